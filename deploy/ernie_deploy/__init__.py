@@ -1,0 +1,1 @@
+"""Controller runtime: observation assembly, signal timing/safety shield, ONNX inference."""

@@ -1,0 +1,3 @@
+from ernie_traffic.cli.main import main
+
+main()

@@ -1,0 +1,118 @@
+"""Named scenarios: the networks bundled under ``networks/``, the RESCO networks shipped in
+the ``sumo-rl`` wheel, and a user's own ``.net.xml`` (+ routes)."""
+
+from __future__ import annotations
+
+import importlib.util
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ernie_traffic.errors import UserInputError
+
+BUNDLED_DIR = Path(__file__).resolve().parents[2] / "networks"
+RESCO_NAMES = (
+    "grid4x4",
+    "arterial4x4",
+    "cologne1",
+    "cologne3",
+    "cologne8",
+    "ingolstadt1",
+    "ingolstadt7",
+    "ingolstadt21",
+)
+DEFAULT_SCENARIO = "grid2x2"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A network file and the route files that drive it."""
+
+    name: str
+    net_file: Path
+    route_files: tuple[Path, ...]
+    source: str  # "bundled", "resco" or "user"
+    additional_files: tuple[Path, ...] = field(default=())
+    begin: float = 0.0  # simulation time (s) at which the demand starts, from the .sumocfg
+    end: float = 3600.0  # simulation time (s) at which the demand's hour ends
+
+
+def _time_window(folder: Path) -> tuple[float, float]:
+    """The ``<time><begin/><end/></time>`` of a folder's ``.sumocfg``; one hour from 0 by default."""
+    window = {"begin": 0.0, "end": 3600.0}
+    for cfg in folder.glob("*.sumocfg"):
+        root = ET.parse(cfg).getroot()
+        for tag in window:
+            node = root.find(f"time/{tag}")
+            if node is not None:
+                window[tag] = float(node.get("value", "0"))
+    return window["begin"], window["end"]
+
+
+def resco_dir() -> Path:
+    """RESCO networks inside the installed ``sumo-rl`` package, located without importing it
+    (importing ``sumo_rl`` demands SUMO_HOME and breaks on current pettingzoo)."""
+    spec = importlib.util.find_spec("sumo_rl")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserInputError("the sumo-rl package is not installed; it provides the RESCO networks")
+    return Path(next(iter(spec.submodule_search_locations))) / "nets" / "RESCO"
+
+
+def _from_folder(name: str, folder: Path, source: str) -> Scenario:
+    nets = sorted(folder.glob("*.net.xml"))
+    if len(nets) != 1:
+        raise UserInputError(f"{folder}: expected exactly one .net.xml, found {len(nets)}")
+    routes = tuple(sorted(folder.glob("*.rou.xml")))
+    begin, end = _time_window(folder)
+    return Scenario(name, nets[0], routes, source, begin=begin, end=end)
+
+
+def list_scenarios() -> list[Scenario]:
+    """All named scenarios: bundled first, then RESCO."""
+    bundled = (
+        [
+            _from_folder(d.name, d, "bundled")
+            for d in sorted(BUNDLED_DIR.iterdir())
+            if d.is_dir() and any(d.glob("*.net.xml"))
+        ]
+        if BUNDLED_DIR.is_dir()
+        else []
+    )
+    resco = [_from_folder(n, resco_dir() / n, "resco") for n in RESCO_NAMES if (resco_dir() / n).is_dir()]
+    return bundled + resco
+
+
+def resolve_scenario(
+    name_or_path: str | Path = DEFAULT_SCENARIO, route_files: list[str | Path] | None = None
+) -> Scenario:
+    """A bundled or RESCO network by name, or a user's ``.net.xml`` path (routes then required
+    through ``route_files`` unless ``<name>.rou.xml`` sits beside it)."""
+    text = str(name_or_path)
+    if text.endswith(".net.xml") or Path(text).suffix == ".xml" or "/" in text:
+        net = Path(text)
+        if not net.is_file():
+            raise UserInputError(f"{net}: network file not found")
+        if route_files is None:
+            sibling = net.with_name(net.name.removesuffix(".net.xml") + ".rou.xml")
+            routes: tuple[Path, ...] = (sibling,) if sibling.is_file() else ()
+        else:
+            routes = tuple(Path(r) for r in route_files)
+        for route in routes:
+            if not route.is_file():
+                raise UserInputError(f"{route}: route file not found")
+        if not routes:
+            raise UserInputError(
+                f"{net}: no route file given and no {net.stem.removesuffix('.net')}.rou.xml beside it"
+            )
+        return Scenario(
+            name=net.name.removesuffix(".net.xml"), net_file=net, route_files=routes, source="user"
+        )
+    by_name = {s.name: s for s in list_scenarios()}
+    if text not in by_name:
+        raise UserInputError(
+            f"unknown network {text!r}; known: {', '.join(by_name)} (or a path to a .net.xml)"
+        )
+    scenario = by_name[text]
+    if route_files is not None:
+        scenario = replace(scenario, route_files=tuple(Path(r) for r in route_files))
+    return scenario
