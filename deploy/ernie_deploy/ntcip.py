@@ -1,0 +1,81 @@
+"""The subset of NTCIP 1202 (v02, actuated signal controller objects) that ernie-traffic speaks over
+SNMP, plus two vendor extension objects. The full list with units is in ``docs/hil.md``.
+
+Phases are numbered from 1; NTCIP phase ``p`` is the ``p - 1``-th green phase of the intersection's
+phase table. Phase groups are 8-bit masks, bit ``p - 1`` for phase ``p`` (group 1 = phases 1-8,
+group 2 = phases 9-16). Detectors are numbered from 1 in the order of the intersection's detector
+list (one per incoming lane).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+ASC = (1, 3, 6, 1, 4, 1, 1206, 4, 2, 1)  # NTCIP 1202 actuated signal controller node
+
+# Phase parameters (phaseTable, indexed by phase): read-only here, they describe the timing the
+# controller enforces. Times in tenths of a second for yellow/red clearance, seconds otherwise.
+MAX_PHASES = (*ASC, 1, 1, 0)
+PHASE_MIN_GREEN = (*ASC, 1, 2, 1, 4)
+PHASE_MAX_GREEN = (*ASC, 1, 2, 1, 6)
+PHASE_YELLOW_CHANGE = (*ASC, 1, 2, 1, 8)
+PHASE_RED_CLEAR = (*ASC, 1, 2, 1, 9)
+MAX_PHASE_GROUPS = (*ASC, 1, 3, 0)
+
+# phaseStatusGroupTable, indexed by group: what the signal heads show now.
+PHASE_STATUS_REDS = (*ASC, 1, 4, 1, 2)
+PHASE_STATUS_YELLOWS = (*ASC, 1, 4, 1, 3)
+PHASE_STATUS_GREENS = (*ASC, 1, 4, 1, 4)
+PHASE_STATUS_VEH_CALLS = (*ASC, 1, 4, 1, 8)
+PHASE_STATUS_ON = (*ASC, 1, 4, 1, 10)  # the phase being timed: the green, or the green being left
+PHASE_STATUS_NEXTS = (*ASC, 1, 4, 1, 11)
+
+# phaseControlGroupTable, indexed by group: what a central system or adaptive runtime commands.
+PHASE_CONTROL_OMIT = (*ASC, 1, 5, 1, 2)
+PHASE_CONTROL_HOLD = (*ASC, 1, 5, 1, 4)
+PHASE_CONTROL_FORCE_OFF = (*ASC, 1, 5, 1, 5)
+PHASE_CONTROL_VEH_CALL = (*ASC, 1, 5, 1, 6)
+PHASE_CONTROL_COLUMNS = (
+    PHASE_CONTROL_OMIT,
+    PHASE_CONTROL_HOLD,
+    PHASE_CONTROL_FORCE_OFF,
+    PHASE_CONTROL_VEH_CALL,
+)
+
+# Detectors.
+MAX_VEHICLE_DETECTORS = (*ASC, 2, 1, 0)
+DETECTOR_CALL_PHASE = (*ASC, 2, 2, 1, 2)  # per detector: the phase its lane is served in
+VOLUME_OCCUPANCY_SEQUENCE = (*ASC, 2, 5, 1, 0)  # 0..255, +1 (mod 256) per completed sample period
+VOLUME_OCCUPANCY_PERIOD = (*ASC, 2, 5, 2, 0)  # seconds per sample period (= the decision step)
+DETECTOR_VOLUME = (*ASC, 2, 5, 4, 1, 1)  # per detector: vehicles that crossed in the period, 0..254
+DETECTOR_OCCUPANCY = (*ASC, 2, 5, 4, 1, 2)  # per detector: 0..200 = 0..100 % in 0.5 % steps
+
+# Vendor extension under enterprise 32473 (IANA's number reserved for documentation, RFC 5612):
+# per-detector values at the end of the period that NTCIP 1202 has no object for.
+EXTENSION = (1, 3, 6, 1, 4, 1, 32473, 1202)
+DETECTOR_QUEUE = (*EXTENSION, 1, 1)  # halted vehicles (speed < 0.1 m/s) on the detector's lane
+DETECTOR_VEHICLES = (*EXTENSION, 1, 2)  # vehicles on the detector's lane
+STAGE_TIME = (*EXTENSION, 2, 1, 0)  # tenths of a second since the current green/yellow/red stage began
+
+OCCUPANCY_FULL_SCALE = 200  # detectorOccupancy value for 100 %
+BYTE_MAX = 255
+
+
+def phase_mask(phases: Iterable[int]) -> int:
+    """Group-1 bit mask of NTCIP phase numbers (1..8)."""
+    mask = 0
+    for phase in phases:
+        if not 1 <= phase <= 8:
+            raise ValueError(f"NTCIP phase {phase} is outside group 1 (phases 1-8)")
+        mask |= 1 << (phase - 1)
+    return mask
+
+
+def mask_phases(mask: int) -> list[int]:
+    """NTCIP phase numbers set in a group-1 bit mask, ascending."""
+    return [bit + 1 for bit in range(8) if mask >> bit & 1]
+
+
+def oid_text(oid: tuple[int, ...]) -> str:
+    """Dotted text form of an OID, for messages and docs."""
+    return ".".join(map(str, oid))

@@ -1,0 +1,269 @@
+"""Talk NTCIP 1202 over SNMP to a signal controller (a real one, or ernie-traffic's virtual one).
+
+Needs the optional ``snmp`` extra (``pip install ./deploy[snmp]``: pysnmp, and cryptography for
+SNMPv3 privacy). SNMPv2c requests go over a plain UDP socket (fast, and a closed port is reported
+as such); SNMPv3 requests go through pysnmp's engine (user-based security: authentication + privacy).
+
+Example::
+
+    client = NtcipClient("127.0.0.1", 16100, SnmpCredentials(community="public"))
+    reading = client.read()            # sequence, signal status, detector volume/occupancy/queue
+    client.command_green(2)            # hold phase 2, or force off the current green and call 2
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+from dataclasses import dataclass, field
+
+from pyasn1.type import univ
+
+from ernie_deploy import ntcip
+
+
+class ControllerUnreachable(RuntimeError):
+    """The signal controller did not answer, or refused the request; the message says why."""
+
+
+@dataclass(frozen=True)
+class SnmpCredentials:
+    """SNMPv2c community, or SNMPv3 user with SHA-256 authentication and AES-128 privacy.
+
+    ``version="3"`` with ``user``, ``auth_key`` and ``priv_key`` is the production setting; ``"2c"``
+    sends the community in clear text and is meant for loopback simulation."""
+
+    version: str = "2c"
+    community: str = "public"
+    user: str = ""
+    auth_key: str = ""
+    priv_key: str = ""
+
+
+@dataclass
+class ControllerReading:
+    """One poll of a controller: the sample sequence, the signal status and the detector data."""
+
+    sequence: int
+    period_s: int
+    greens: list[int]  # NTCIP phase numbers showing green
+    yellows: list[int]
+    phase_on: int  # the phase being timed: the green, or during yellow/red clearance the green being left
+    stage_time_s: float  # seconds since the current green / yellow / red clearance began
+    vehicles: list[int] = field(default_factory=list)  # per detector, vehicles on the zone now
+    queue: list[int] = field(default_factory=list)  # per detector, halted vehicles on the zone now
+
+
+class _V2cTransport:
+    """SNMPv2c over a connected UDP socket: one request, one response, no engine."""
+
+    def __init__(self, host: str, port: int, community: str, timeout_s: float, retries: int):
+        from pyasn1.codec.ber import decoder, encoder
+        from pysnmp.proto import api
+
+        self._proto = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]
+        self._encode, self._decode = encoder.encode, decoder.decode
+        self._community = community
+        self._where = f"{host}:{port}"
+        self._retries = retries
+        self._request_ids = itertools.count(1)
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._socket.settimeout(timeout_s)
+        self._socket.connect((host, port))
+
+    def request(self, kind: str, var_binds: list[tuple[tuple[int, ...], object]]) -> list[tuple]:
+        p = self._proto
+        pdu = p.GetRequestPDU() if kind == "get" else p.SetRequestPDU()
+        p.apiPDU.set_defaults(pdu)
+        request_id = next(self._request_ids)
+        p.apiPDU.set_request_id(pdu, request_id)
+        p.apiPDU.set_varbinds(pdu, [(oid, p.Null("") if v is None else p.Integer(v)) for oid, v in var_binds])
+        message = p.Message()
+        p.apiMessage.set_defaults(message)
+        p.apiMessage.set_community(message, self._community)
+        p.apiMessage.set_pdu(message, pdu)
+        wire = self._encode(message)
+        for _ in range(self._retries + 1):
+            try:
+                self._socket.send(wire)
+                response = self._receive(request_id)
+            except TimeoutError:
+                continue
+            except ConnectionRefusedError:
+                raise ControllerUnreachable(
+                    f"nothing is listening at {self._where} (connection refused): wrong host or port?"
+                ) from None
+            status = int(p.apiPDU.get_error_status(response))
+            if status:
+                raise ControllerUnreachable(
+                    f"{self._where} refused the {kind}: SNMP error {response['error-status'].prettyPrint()}"
+                )
+            return [(tuple(oid), value) for oid, value in p.apiPDU.get_varbinds(response)]
+        raise ControllerUnreachable(
+            f"no answer from {self._where} within {self._socket.gettimeout()} s: the agent is not running, "
+            "or the community string is wrong (SNMPv2c agents silently drop requests with an unknown "
+            "community)"
+        )
+
+    def _receive(self, request_id: int):
+        p = self._proto
+        while True:  # skip late answers to earlier, timed-out requests; the socket timeout bounds this
+            message, _ = self._decode(self._socket.recv(65535), asn1Spec=p.Message())
+            response = p.apiMessage.get_pdu(message)
+            if int(p.apiPDU.get_request_id(response)) == request_id:
+                return response
+
+    def close(self) -> None:
+        self._socket.close()
+
+
+class _V3Transport:
+    """SNMPv3 (authPriv: HMAC-SHA-256 + AES-128) through pysnmp's engine on a private event loop."""
+
+    def __init__(self, host: str, port: int, credentials: SnmpCredentials, timeout_s: float, retries: int):
+        from pysnmp.hlapi.v3arch import asyncio as hlapi
+
+        self._hlapi = hlapi
+        self._where = f"{host}:{port}"
+        self._loop = asyncio.new_event_loop()
+        self._engine = hlapi.SnmpEngine()
+        self._user = hlapi.UsmUserData(
+            credentials.user,
+            credentials.auth_key,
+            credentials.priv_key,
+            authProtocol=hlapi.usmHMAC192SHA256AuthProtocol,
+            privProtocol=hlapi.usmAesCfb128Protocol,
+        )
+        self._target = self._loop.run_until_complete(
+            hlapi.UdpTransportTarget.create((host, port), timeout=timeout_s, retries=retries)
+        )
+
+    def request(self, kind: str, var_binds: list[tuple[tuple[int, ...], object]]) -> list[tuple]:
+        h = self._hlapi
+        objects = [
+            h.ObjectType(h.ObjectIdentity(oid))
+            if v is None
+            else h.ObjectType(h.ObjectIdentity(oid), h.Integer(v))
+            for oid, v in var_binds
+        ]
+        command = h.get_cmd if kind == "get" else h.set_cmd
+        indication, status, _, answer = self._loop.run_until_complete(
+            command(self._engine, self._user, self._target, h.ContextData(), *objects, lookupMib=False)
+        )
+        if indication:
+            raise ControllerUnreachable(
+                f"{self._where}: {indication} (check the address, the SNMPv3 user and its keys)"
+            )
+        if status:
+            raise ControllerUnreachable(
+                f"{self._where} refused the {kind}: SNMP error {status.prettyPrint()}"
+            )
+        return [(tuple(oid), value) for oid, value in answer]
+
+    def close(self) -> None:
+        self._engine.close_dispatcher()
+        self._loop.close()
+
+
+class NtcipClient:
+    """Synchronous NTCIP 1202 client for one signal controller (one intersection)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        credentials: SnmpCredentials | None = None,
+        timeout_s: float = 1.0,
+        retries: int = 1,
+    ):
+        credentials = credentials or SnmpCredentials()
+        if credentials.version == "2c":
+            self._transport: _V2cTransport | _V3Transport = _V2cTransport(
+                host, port, credentials.community, timeout_s, retries
+            )
+        elif credentials.version == "3":
+            self._transport = _V3Transport(host, port, credentials, timeout_s, retries)
+        else:
+            raise ValueError(f"SNMP version {credentials.version!r}: expected '2c' or '3'")
+        try:
+            self.n_phases, self.n_detectors = self.get([ntcip.MAX_PHASES, ntcip.MAX_VEHICLE_DETECTORS])
+        except ControllerUnreachable:
+            self._transport.close()
+            raise
+        detectors = range(1, self.n_detectors + 1)
+        self._poll = [ntcip.VOLUME_OCCUPANCY_SEQUENCE, ntcip.VOLUME_OCCUPANCY_PERIOD]
+        self._poll += [(*ntcip.PHASE_STATUS_GREENS, 1), (*ntcip.PHASE_STATUS_YELLOWS, 1)]
+        self._poll += [(*ntcip.PHASE_STATUS_ON, 1), ntcip.STAGE_TIME]
+        for column in (ntcip.DETECTOR_VEHICLES, ntcip.DETECTOR_QUEUE):
+            self._poll += [(*column, d) for d in detectors]
+
+    def get(self, oids: list[tuple[int, ...]]) -> list[int]:
+        """Integer values of the given object instances."""
+        answer = self._transport.request("get", [(oid, None) for oid in oids])
+        values = []
+        for oid, value in answer:
+            if not isinstance(value, univ.Integer):
+                raise ControllerUnreachable(f"the controller has no object {ntcip.oid_text(oid)}")
+            values.append(int(value))
+        return values
+
+    def set(self, assignments: list[tuple[tuple[int, ...], int]]) -> None:
+        """Write integer values in one SET request (the controller applies all or none)."""
+        self._transport.request("set", list(assignments))
+
+    def read(self) -> ControllerReading:
+        """Poll the sample sequence, the signal status and what a policy observes of every detector
+        (vehicles and queue) in one GET."""
+        values = self.get(self._poll)
+        sequence, period, greens, yellows, phase_on, stage_time = values[:6]
+        n = self.n_detectors
+        columns = [values[6 + i * n : 6 + (i + 1) * n] for i in range(2)]
+        return ControllerReading(
+            sequence=sequence,
+            period_s=period,
+            greens=ntcip.mask_phases(greens),
+            yellows=ntcip.mask_phases(yellows),
+            phase_on=(ntcip.mask_phases(phase_on) or [0])[0],
+            stage_time_s=stage_time / 10,
+            vehicles=columns[0],
+            queue=columns[1],
+        )
+
+    def read_volume_occupancy(self) -> tuple[list[int], list[float]]:
+        """The standard NTCIP detector data of the last sample period: volume (vehicles) and
+        occupancy (fraction 0..1) per detector."""
+        detectors = range(1, self.n_detectors + 1)
+        values = self.get(
+            [(*column, d) for column in (ntcip.DETECTOR_VOLUME, ntcip.DETECTOR_OCCUPANCY) for d in detectors]
+        )
+        n = self.n_detectors
+        return values[:n], [v / ntcip.OCCUPANCY_FULL_SCALE for v in values[n:]]
+
+    def sequence(self) -> int:
+        """The controller's volumeOccupancySequence: it changes when a new detector sample is ready."""
+        return self.get([ntcip.VOLUME_OCCUPANCY_SEQUENCE])[0]
+
+    def call_phases(self) -> list[int]:
+        """Per detector, the phase its lane is served in (vehicleDetectorCallPhase)."""
+        return self.get([(*ntcip.DETECTOR_CALL_PHASE, d) for d in range(1, self.n_detectors + 1)])
+
+    def command_green(self, phase: int) -> None:
+        """Ask for ``phase`` (1-based) as the green: hold it and omit every other phase; if another
+        phase is green, force it off and place a vehicle call on ``phase``. The controller's own
+        timing still decides when the change happens (minimum green, yellow, red clearance)."""
+        if not 1 <= phase <= self.n_phases:
+            raise ValueError(f"phase {phase} is not one of the controller's phases 1..{self.n_phases}")
+        others = ntcip.phase_mask(p for p in range(1, self.n_phases + 1) if p != phase)
+        wanted = ntcip.phase_mask([phase])
+        self.set(
+            [
+                ((*ntcip.PHASE_CONTROL_HOLD, 1), wanted),
+                ((*ntcip.PHASE_CONTROL_FORCE_OFF, 1), others),
+                ((*ntcip.PHASE_CONTROL_VEH_CALL, 1), wanted),
+                ((*ntcip.PHASE_CONTROL_OMIT, 1), others),
+            ]
+        )
+
+    def close(self) -> None:
+        self._transport.close()

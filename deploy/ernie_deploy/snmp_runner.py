@@ -1,0 +1,78 @@
+"""The field loop of a runtime over NTCIP: wait for a new detector sample, decide, command the phase.
+
+One :func:`run_intersection` per intersection (a process may run several in threads). It stops by
+itself: when the controller stops answering after having answered (the simulation ended, or the
+cabinet went away), or when no new sample arrived for ``idle_timeout_s``, or after ``max_decisions``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ernie_deploy.snmp_client import ControllerReading, ControllerUnreachable, NtcipClient
+
+# Decides the NTCIP phase (1-based) to command from one reading of the controller.
+Decide = Callable[[ControllerReading], int]
+
+
+@dataclass
+class RunnerStats:
+    """How one intersection's loop went; ``round_trip_s`` holds read + decide + command per decision."""
+
+    decisions: int = 0
+    stopped_because: str = ""
+    round_trip_s: list[float] = field(default_factory=list)
+
+
+def run_intersection(
+    client: NtcipClient,
+    decide: Decide,
+    *,
+    poll_interval_s: float = 0.002,
+    idle_timeout_s: float = 30.0,
+    max_decisions: int | None = None,
+) -> RunnerStats:
+    """Serve one controller until it goes away, stays idle for ``idle_timeout_s``, or
+    ``max_decisions`` decisions were made."""
+    stats = RunnerStats()
+    last_sequence: int | None = None
+    last_new_sample = time.monotonic()
+    while max_decisions is None or stats.decisions < max_decisions:
+        try:
+            sequence = client.sequence()
+            if sequence == last_sequence:
+                if time.monotonic() - last_new_sample > idle_timeout_s:
+                    stats.stopped_because = f"no new detector sample for {idle_timeout_s} s"
+                    return stats
+                time.sleep(poll_interval_s)
+                continue
+            started = time.perf_counter()
+            reading = client.read()
+            client.command_green(decide(reading))
+            stats.round_trip_s.append(time.perf_counter() - started)
+        except ControllerUnreachable as error:
+            # Before the first decision this is a setup problem; after it, the end of the run.
+            stats.stopped_because = f"controller stopped answering: {error}"
+            return stats
+        last_sequence, last_new_sample = reading.sequence, time.monotonic()
+        stats.decisions += 1
+    stats.stopped_because = f"made {max_decisions} decisions"
+    return stats
+
+
+def longest_queue(call_phases: list[int]) -> Decide:
+    """A built-in rule for checking the link without a trained bundle: command the phase whose
+    detectors (``call_phases[d]`` is detector ``d + 1``'s phase) hold the most halted vehicles."""
+
+    def decide(reading: ControllerReading) -> int:
+        totals: dict[int, int] = {}
+        for phase, queue in zip(call_phases, reading.queue, strict=True):
+            if phase:
+                totals[phase] = totals.get(phase, 0) + queue
+        current = reading.phase_on
+        best = max(totals, key=lambda p: (totals[p], p == current), default=current)
+        return best if best else 1
+
+    return decide

@@ -1,0 +1,130 @@
+"""SNMP agent of one virtual signal controller (pysnmp, asyncio, UDP).
+
+The agent answers GET / GETNEXT / GETBULK for the NTCIP 1202 subset that
+:meth:`VirtualController.ntcip_values` lists and SET for the phase control group registers only.
+A SET is validated completely before anything is written (wrong type, value outside 0..255, or a
+read-only object: the whole request is refused with the SNMP error). Undecodable datagrams, wrong
+communities and unknown SNMPv3 users are dropped by pysnmp's engine; nothing a client sends can
+raise out of the agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from ernie_deploy import ntcip
+from pysnmp.carrier.asyncio.dgram import udp
+from pysnmp.entity import config, engine
+from pysnmp.entity.rfc3413 import cmdrsp, context
+from pysnmp.proto.api import v2c
+from pysnmp.smi import error, instrum
+
+from ernie_traffic.hil.config import SnmpSettings
+from ernie_traffic.hil.controller import CONTROL_COLUMNS, VirtualController
+
+_WRITABLE = {(*column, 1) for column in CONTROL_COLUMNS}
+
+
+class _NtcipInstrumentation(instrum.AbstractMibInstrumController):
+    """Maps SNMP variable bindings onto one :class:`VirtualController`."""
+
+    def __init__(self, controller: VirtualController, on_command: Callable[[VirtualController], None]):
+        self.controller = controller
+        self.on_command = on_command
+
+    def read_variables(self, *var_binds: Any, **context: Any) -> list[tuple[Any, Any]]:
+        values = self.controller.ntcip_values()
+        answer = []
+        for oid, _ in var_binds:
+            value = values.get(tuple(oid))
+            answer.append((oid, v2c.NoSuchObject() if value is None else v2c.Integer(value)))
+        return answer
+
+    def read_next_variables(self, *var_binds: Any, **context: Any) -> list[tuple[Any, Any]]:
+        values = self.controller.ntcip_values()
+        ordered = sorted(values)
+        answer = []
+        for oid, _ in var_binds:
+            position = bisect.bisect_right(ordered, tuple(oid))
+            if position == len(ordered):
+                answer.append((oid, v2c.EndOfMibView()))
+            else:
+                following = ordered[position]
+                answer.append((v2c.ObjectIdentifier(following), v2c.Integer(values[following])))
+        return answer
+
+    def write_variables(self, *var_binds: Any, **context: Any) -> list[tuple[Any, Any]]:
+        writes = []
+        for index, (oid, value) in enumerate(var_binds):
+            key = tuple(oid)
+            if key not in _WRITABLE:
+                known = key in self.controller.ntcip_values()
+                raise (error.NotWritableError if known else error.NoCreationError)(idx=index, name=oid)
+            if not isinstance(value, v2c.Integer):
+                raise error.WrongTypeError(idx=index, name=oid)
+            if not 0 <= int(value) <= ntcip.BYTE_MAX:
+                raise error.WrongValueError(idx=index, name=oid)
+            writes.append((key[:-1], int(value)))
+        for column, mask in writes:
+            self.controller.write_control(column, mask)
+        self.controller.commit_command()
+        self.on_command(self.controller)
+        return list(var_binds)
+
+
+class SnmpAgent:
+    """One controller's SNMP endpoint on ``host:port``; await :meth:`close` to free the port."""
+
+    def __init__(
+        self,
+        controller: VirtualController,
+        host: str,
+        port: int,
+        settings: SnmpSettings,
+        on_command: Callable[[VirtualController], None],
+    ):
+        self.address = (host, port)
+        self.engine = engine.SnmpEngine()
+        listening = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            listening.bind(self.address)  # here, so that a port in use fails now and clearly
+        except OSError:
+            listening.close()
+            raise
+        self._udp = udp.UdpTransport().open_server_mode(sock=listening)
+        config.add_transport(self.engine, udp.DOMAIN_NAME, self._udp)
+        subtree = (1, 3, 6, 1, 4, 1)
+        if settings.version == "2c":
+            config.add_v1_system(self.engine, "ernie-area", settings.community)
+            config.add_vacm_user(self.engine, 2, "ernie-area", "noAuthNoPriv", subtree, subtree)
+        else:
+            config.add_v3_user(
+                self.engine,
+                settings.user,
+                config.USM_AUTH_HMAC192_SHA256,
+                settings.auth_key,
+                config.USM_PRIV_CFB128_AES,
+                settings.priv_key,
+            )
+            config.add_vacm_user(self.engine, 3, settings.user, "authPriv", subtree, subtree)
+        snmp_context = context.SnmpContext(self.engine)
+        snmp_context.unregister_context_name(b"")
+        snmp_context.register_context_name(b"", _NtcipInstrumentation(controller, on_command))
+        for responder in (
+            cmdrsp.GetCommandResponder,
+            cmdrsp.NextCommandResponder,
+            cmdrsp.BulkCommandResponder,
+            cmdrsp.SetCommandResponder,
+        ):
+            responder(self.engine, snmp_context)
+
+    async def close(self) -> None:
+        """Stop listening, let requests already received finish, then release the engine."""
+        if self._udp.transport is not None:
+            self._udp.transport.close()
+        await asyncio.sleep(0)
+        self.engine.close_dispatcher()
