@@ -49,7 +49,7 @@ class HilConfig(BaseModel):
         "deadline); realtime: one simulated second per wall-clock second",
     )
     lockstep_deadline_s: float = Field(
-        0.5, gt=0, le=60, description="wall seconds a lockstep period waits for late runtimes"
+        2.0, gt=0, le=60, description="wall seconds a lockstep period waits for late runtimes"
     )
     startup_timeout_s: float = Field(
         30.0, ge=0, le=600, description="wall seconds the first period waits for every runtime to connect"

@@ -53,7 +53,8 @@ class HilResult:
     wall_s: float
     commands: dict[str, int]  # SET commands per intersection
     late_periods: int  # lockstep periods that ended at the deadline with a connected runtime silent
-    mode_changes: list[tuple[float, str, str]] = field(default_factory=list)  # (time, tls, remote|fixed_time)
+    # (simulated time, tls, "remote" | "fixed_time", time of the last command or None)
+    mode_changes: list[tuple[float, str, str, float | None]] = field(default_factory=list)
 
     @property
     def speedup(self) -> float:
@@ -138,7 +139,7 @@ class HilSimulator:
                     if controller.remote != remote[tls]:
                         remote[tls] = controller.remote
                         mode = "remote" if controller.remote else "fixed_time"
-                        result.mode_changes.append((controller.now_s, tls, mode))
+                        result.mode_changes.append((controller.now_s, tls, mode, controller.last_command_s))
                 env.step({tls: c.wanted_green() for tls, c in controllers.items()})
                 for controller in controllers.values():
                     controller.now_s += config.traffic.decision_interval
