@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ernie_deploy.features import ObservationLayout
+from ernie_deploy.timing import TimingConfig
+
 MANIFEST_NAME = "manifest.json"
 BUNDLE_FORMAT = "ernie-controller-bundle"
 BUNDLE_FORMAT_VERSION = 1
@@ -26,16 +29,6 @@ BUNDLE_FORMAT_VERSION = 1
 
 class BundleError(Exception):
     """A bundle the runtime must not run; ``str(error)`` is one line naming the file and the problem."""
-
-
-@dataclass(frozen=True)
-class TimingConstraints:
-    """Signal timing every intersection must obey, in seconds."""
-
-    min_green_s: float
-    max_green_s: float
-    yellow_s: float
-    red_clearance_s: float
 
 
 @dataclass(frozen=True)
@@ -62,19 +55,24 @@ class ModelSpec:
 class IntersectionSpec:
     """One signalised intersection: what it observes, its phases, its timing and its fallback plan.
 
-    ``observation`` is the feature specification exactly as the training environment wrote it
-    (``ernie_deploy.features`` reads it); ``phases`` are SUMO signal state strings and
-    ``green_phases`` the indices of the phases a policy may choose, in action order.
+    ``phases`` are the network program's SUMO signal state strings and ``green_phases`` the indices
+    of the phases a policy may choose, in action order; ``features`` describes each entry of the
+    observation vector (name, detector source, normalisation) for people, ``layout`` is what
+    ``ernie_deploy.features`` computes it from.
     """
 
     id: str
     model: str
-    observation: Mapping[str, Any]
-    observation_size: int
+    layout: ObservationLayout
+    features: tuple[Mapping[str, Any], ...]
     phases: tuple[str, ...]
     green_phases: tuple[int, ...]
-    timing: TimingConstraints
+    timing: TimingConfig
     fallback_plan: tuple[PlanStep, ...]
+
+    @property
+    def green_states(self) -> tuple[str, ...]:
+        return tuple(self.phases[i] for i in self.green_phases)
 
 
 @dataclass(frozen=True)
@@ -147,6 +145,9 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
+_TIMING_KEYS = ("yellow_time", "red_clearance", "min_green", "max_green")
+
+
 def _parse_model(name: str, fields: _Fields) -> ModelSpec:
     return ModelSpec(
         name=name,
@@ -158,16 +159,7 @@ def _parse_model(name: str, fields: _Fields) -> ModelSpec:
     )
 
 
-def _parse_intersection(tls_id: str, fields: _Fields, models: Mapping[str, ModelSpec]) -> IntersectionSpec:
-    model = fields.get("model", str)
-    if model not in models:
-        raise fields.fail("model", f"names model {model!r}, which the manifest's models do not list")
-    observation = fields.child("observation")
-    size = observation.count("size")
-    features = observation.get("features", list)
-    if len(features) != size:
-        raise observation.fail("features", f"lists {len(features)} features but size is {size}")
-
+def _parse_phases(fields: _Fields) -> tuple[tuple[str, ...], tuple[int, ...]]:
     phases = tuple(fields.get("phases", list))
     if not phases or not all(isinstance(p, str) and p for p in phases):
         raise fields.fail("phases", "expected a non-empty list of SUMO signal state strings")
@@ -176,33 +168,59 @@ def _parse_intersection(tls_id: str, fields: _Fields, models: Mapping[str, Model
     green_phases = tuple(fields.get("green_phases", list))
     if not green_phases or not all(isinstance(g, int) and 0 <= g < len(phases) for g in green_phases):
         raise fields.fail("green_phases", f"expected indices into the {len(phases)} phases")
+    return phases, green_phases
 
-    timing_fields = fields.child("timing")
-    timing = TimingConstraints(
-        min_green_s=timing_fields.number("min_green_s"),
-        max_green_s=timing_fields.number("max_green_s", positive=True),
-        yellow_s=timing_fields.number("yellow_s"),
-        red_clearance_s=timing_fields.number("red_clearance_s"),
-    )
-    if timing.max_green_s < timing.min_green_s:
-        raise timing_fields.fail(
-            "max_green_s", f"{timing.max_green_s} is below min_green_s {timing.min_green_s}"
+
+def _parse_timing(fields: _Fields) -> TimingConfig:
+    values = {key: fields.number(key) for key in _TIMING_KEYS}
+    try:
+        return TimingConfig(**values)
+    except ValueError as exc:
+        raise BundleError(f"{fields.source}: {fields.where}: {exc}") from exc
+
+
+def _parse_observation(
+    fields: _Fields, n_greens: int
+) -> tuple[ObservationLayout, tuple[Mapping[str, Any], ...]]:
+    try:
+        layout = ObservationLayout.from_dict(fields.get("layout", Mapping))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise fields.fail("layout", f"not a valid observation layout ({type(exc).__name__}: {exc})") from exc
+    if len(layout.detector_ids) != len(layout.detector_capacity):
+        raise fields.fail("layout", "detector_ids and detector_capacity differ in length")
+    if layout.n_green_phases != n_greens:
+        raise fields.fail(
+            "layout", f"counts {layout.n_green_phases} green phases, the phase table {n_greens}"
         )
+    features = tuple(fields.get("features", list))
+    if len(features) != layout.size:
+        raise fields.fail("features", f"lists {len(features)} features but the layout makes {layout.size}")
+    return layout, features
 
+
+def _parse_plan(fields: _Fields, n_greens: int) -> tuple[PlanStep, ...]:
     plan = []
     for i, step in enumerate(fields.get("fallback_plan", list)):
         step_fields = _Fields(step, f"{fields.where}.fallback_plan[{i}]", fields.source)
         green = step_fields.get("green", int)
-        if not 0 <= green < len(green_phases):
-            raise step_fields.fail("green", f"{green} is not one of the {len(green_phases)} green phases")
+        if not 0 <= green < n_greens:
+            raise step_fields.fail("green", f"{green} is not one of the {n_greens} green phases")
         plan.append(PlanStep(green=green, duration_s=step_fields.number("duration_s", positive=True)))
     if not plan:
         raise fields.fail("fallback_plan", "is empty; a controller needs a fixed-time plan to fall back to")
+    return tuple(plan)
 
+
+def _parse_intersection(tls_id: str, fields: _Fields, models: Mapping[str, ModelSpec]) -> IntersectionSpec:
+    model = fields.get("model", str)
+    if model not in models:
+        raise fields.fail("model", f"names model {model!r}, which the manifest's models do not list")
+    phases, green_phases = _parse_phases(fields)
+    layout, features = _parse_observation(fields.child("observation"), len(green_phases))
     spec = models[model]
-    if spec.input_size != size:
+    if spec.input_size != layout.size:
         raise fields.fail(
-            "model", f"model {model!r} takes {spec.input_size} inputs but the observation has {size}"
+            "model", f"model {model!r} takes {spec.input_size} inputs but the observation has {layout.size}"
         )
     if spec.output_size < len(green_phases):
         raise fields.fail(
@@ -212,12 +230,12 @@ def _parse_intersection(tls_id: str, fields: _Fields, models: Mapping[str, Model
     return IntersectionSpec(
         id=tls_id,
         model=model,
-        observation=observation.data,
-        observation_size=size,
+        layout=layout,
+        features=features,
         phases=phases,
         green_phases=green_phases,
-        timing=timing,
-        fallback_plan=tuple(plan),
+        timing=_parse_timing(fields.child("timing")),
+        fallback_plan=_parse_plan(fields, len(green_phases)),
     )
 
 

@@ -47,7 +47,7 @@ def test_exported_bundle_loads_and_scores_a_batch(make_bundle):
     assert set(loaded.intersections) == {"J1", "J2"}
     assert loaded.intersections["J1"].green_phases == (0, 2)
     policy = OnnxPolicy(loaded, loaded.models["policy"])
-    assert policy.scores(np.zeros((5, 9), np.float32)).shape == (5, 2)
+    assert policy.scores(np.zeros((5, 8), np.float32)).shape == (5, 2)
 
 
 def test_tampered_model_is_refused(make_bundle):
@@ -80,13 +80,21 @@ def test_bundle_from_another_network_is_refused(make_bundle):
         (lambda m: m.pop("intersections"), ["manifest.intersections", "missing"]),
         (lambda m: m.update(format="something-else"), ["manifest.format", "not an ernie-traffic"]),
         (lambda m: m.update(format_version=99), ["format_version", "99"]),
-        (lambda m: m["intersections"]["J1"]["timing"].update(min_green_s="ten"), ["J1.timing.min_green_s"]),
-        (lambda m: m["intersections"]["J1"]["timing"].update(max_green_s=5), ["max_green_s", "below"]),
+        (lambda m: m["intersections"]["J1"]["timing"].update(min_green="ten"), ["J1.timing.min_green"]),
+        (lambda m: m["intersections"]["J1"]["timing"].update(max_green=5), ["J1.timing", "below min_green"]),
+        (
+            lambda m: m["intersections"]["J1"]["observation"]["layout"].pop("detector_ids"),
+            ["J1.observation.layout"],
+        ),
+        (
+            lambda m: m["intersections"]["J1"]["observation"]["layout"].update(n_green_phases=3),
+            ["3 green phases"],
+        ),
         (lambda m: m["intersections"]["J1"].update(green_phases=[0, 7]), ["J1.green_phases"]),
         (lambda m: m["intersections"]["J1"].update(fallback_plan=[]), ["fallback_plan", "empty"]),
         (lambda m: m["intersections"]["J2"].update(model="other"), ["J2.model", "'other'"]),
-        (lambda m: m["intersections"]["J1"]["observation"].update(size=10), ["9 features but size is 10"]),
-        (lambda m: m["models"]["policy"].update(input_size=10), ["takes 10 inputs", "observation has 9"]),
+        (lambda m: m["intersections"]["J1"]["observation"]["features"].pop(), ["7 features", "makes 8"]),
+        (lambda m: m["models"]["policy"].update(input_size=10), ["takes 10 inputs", "observation has 8"]),
     ],
 )
 def test_malformed_manifest_is_refused_with_one_line(make_bundle, edit, fragments):
@@ -114,7 +122,7 @@ def test_foreign_onnx_with_other_input_size_is_refused(make_bundle, tmp_path):
     torch.manual_seed(0)
     export_onnx(torch.nn.Linear(12, 2), 12, root / "policy.onnx")
     rehash(root)
-    assert_refused(root, "input 'observation' has width 12", "manifest says 9")
+    assert_refused(root, "input 'observation' has width 12", "manifest says 8")
 
 
 def test_non_onnx_file_is_refused(make_bundle):
