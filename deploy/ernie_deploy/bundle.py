@@ -146,6 +146,7 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
 
 
 _TIMING_KEYS = ("yellow_time", "red_clearance", "min_green", "max_green")
+_POSITIVE_TIMING_KEYS = ("yellow_time", "min_green", "max_green")
 
 
 def _parse_model(name: str, fields: _Fields) -> ModelSpec:
@@ -172,7 +173,9 @@ def _parse_phases(fields: _Fields) -> tuple[tuple[str, ...], tuple[int, ...]]:
 
 
 def _parse_timing(fields: _Fields) -> TimingConfig:
-    values = {key: fields.number(key) for key in _TIMING_KEYS}
+    # A zero yellow or zero minimum green would let a change happen in no time at all, which
+    # no signal may do: the runtime refuses such a bundle rather than trust it.
+    values = {key: fields.number(key, positive=key in _POSITIVE_TIMING_KEYS) for key in _TIMING_KEYS}
     try:
         return TimingConfig(**values)
     except ValueError as exc:

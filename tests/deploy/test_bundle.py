@@ -82,6 +82,7 @@ def test_bundle_from_another_network_is_refused(make_bundle):
         (lambda m: m.update(format_version=99), ["format_version", "99"]),
         (lambda m: m["intersections"]["J1"]["timing"].update(min_green="ten"), ["J1.timing.min_green"]),
         (lambda m: m["intersections"]["J1"]["timing"].update(max_green=5), ["J1.timing", "below min_green"]),
+        (lambda m: m["intersections"]["J1"]["timing"].update(yellow_time=0), ["yellow_time", "positive"]),
         (
             lambda m: m["intersections"]["J1"]["observation"]["layout"].pop("detector_ids"),
             ["J1.observation.layout"],
