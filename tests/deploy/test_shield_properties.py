@@ -9,13 +9,14 @@ passed, every green lasts at least min green and at most max green, and only the
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
+from ernie_deploy.runtime import ControllerRuntime
+from ernie_deploy.timing import SignalTimer, TimingConfig
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from toy_bundle import DURATIONS, GREEN_PHASES, LAYOUT, PHASES, TIMING, build_bundle, mlp
-
-from ernie_deploy.runtime import ControllerRuntime
-from ernie_deploy.timing import SignalTimer, TimingConfig
 
 GREEN = frozenset("Gg")
 EPS = 1e-6
@@ -30,7 +31,7 @@ def check_timeline(
     yellow_since = [None] * n_links
     green_since, green_state = timeline[0]
     assert green_state in greens
-    for (t_prev, prev), (t, state) in zip(timeline, timeline[1:], strict=False):
+    for (t_prev, prev), (t, state) in itertools.pairwise(timeline):
         assert t - t_prev > 0, f"zero-length state {prev!r} at {t_prev}"
         for i in range(n_links):
             if prev[i] in GREEN and state[i] not in GREEN:
@@ -56,7 +57,7 @@ def check_timeline(
         else:
             # A transition state: the previous green with its losing links turned yellow or red.
             assert all(
-                c in GREEN and g in GREEN or c in "yr" for c, g in zip(state, green_state, strict=True)
+                (c in GREEN and g in GREEN) or c in "yr" for c, g in zip(state, green_state, strict=True)
             )
     assert end - green_since <= timing.max_green + EPS or timeline[-1][1] != green_state
 
