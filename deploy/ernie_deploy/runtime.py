@@ -167,7 +167,12 @@ class ControllerRuntime:
             if not batch:
                 continue
             try:
-                scores = policy.scores(np.stack([observations[tls] for tls in batch]))
+                stacked = (
+                    observations[batch[0]][None]
+                    if len(batch) == 1
+                    else np.stack([observations[t] for t in batch])
+                )
+                scores = policy.scores(stacked)
                 if scores.shape != (len(batch), policy.spec.output_size):
                     raise ValueError(
                         f"output shape {scores.shape}, expected ({len(batch)}, {policy.spec.output_size})"
@@ -197,14 +202,15 @@ class ControllerRuntime:
 
 
 def _detector_values(spec: IntersectionSpec, kind: str, values: Sequence[float] | np.ndarray) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64)
+    array = np.asarray(values, dtype=np.float32)
     expected = len(spec.layout.detector_ids)
     if array.shape != (expected,):
         raise ValueError(f"{kind} has shape {array.shape}, expected ({expected},) (one per detector)")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{kind} contains NaN or infinity")
-    if (array < 0).any():
-        raise ValueError(f"{kind} contains negative values")
+    # Two reductions instead of per-element tests on the hot path: NaN fails ``min >= 0`` and an
+    # infinity makes the sum infinite; the exact problem is worked out only when there is one.
+    if not (array.min() >= 0.0 and np.isfinite(array.sum())):
+        problem = "NaN or infinity" if not np.isfinite(array).all() else "negative values"
+        raise ValueError(f"{kind} contains {problem}")
     return array
 
 
