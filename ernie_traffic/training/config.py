@@ -41,9 +41,13 @@ class TrainConfig(BaseModel):
     def algo_config(self) -> QcomboConfig | ComaConfig:
         return self.qcombo if self.algo == "qcombo" else self.coma
 
-    def run_name(self) -> str:
+    def run_family(self) -> str:
+        """Name shared by the seeds of this run (their parent folder with ``--seeds``)."""
         network = Path(self.env.network).name.removesuffix(".net.xml")
-        return self.name or f"{network}-{self.algo}-{self.reg}-seed{self.seed}"
+        return self.name or f"{network}-{self.algo}-{self.reg}"
+
+    def run_name(self) -> str:
+        return self.name or f"{self.run_family()}-seed{self.seed}"
 
     def training_seed(self, episode: int) -> int:
         """SUMO seed of a training episode; evaluation seeds (from 10⁹) never coincide with one."""
