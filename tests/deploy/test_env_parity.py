@@ -4,11 +4,11 @@ same observations, same actions as the in-process torch policy, same signal stat
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from ernie_deploy.bundle import load_bundle
-from ernie_deploy.runtime import MODEL, ControllerRuntime
+from ernie_deploy.runtime import ControllerRuntime
+from side_by_side import drive_side_by_side
 
 from ernie_traffic.envs.traffic import TrafficEnvConfig, TrafficSignalEnv
 from ernie_traffic.export.bundle import export_bundle, record_observations
@@ -51,25 +51,6 @@ def test_exported_runtime_reproduces_the_torch_policy_in_sumo(env, tmp_path, cap
         assert report.max_abs_diff <= MAX_ABS_DIFF and report.greedy_mismatches == 0
 
     runtime = ControllerRuntime(load_bundle(tmp_path / "bundle", network="grid2x2"))
-    observations, _ = env.reset(seed=1)
-    runtime.reset()
-    bank = env.detectors
-    chosen = []
-    for _ in range(DECISIONS):
-        readings = {
-            a: (bank.counts_in[bank.incoming[a]], bank.queues_in[bank.incoming[a]]) for a in env.agents
-        }
-        for agent, obs in observations.items():
-            np.testing.assert_array_equal(runtime.observation(agent, readings[agent]), obs)
-        decisions = runtime.decide(readings)
-        actions = greedy(modules, observations)
-        assert {a: d.green for a, d in decisions.items()} == actions
-        assert all(d.source == MODEL for d in decisions.values())
-        chosen.extend(actions.values())
-        observations, _, _, truncations, _ = env.step(actions)
-        runtime.advance(env.config.decision_interval)
-        assert runtime.signal_states() == {a: t.state for a, t in env.timers.items()}
-        if all(truncations.values()):
-            break
+    chosen = drive_side_by_side(env, runtime, lambda obs: greedy(modules, obs), seed=1, decisions=DECISIONS)
     assert len(set(chosen)) > 1, "the policy never changed its choice: the comparison would be vacuous"
     assert "parity" in capsys.readouterr().out
