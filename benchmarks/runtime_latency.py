@@ -83,35 +83,59 @@ def readings_stream(tls_ids: list[str], n: int, seed: int) -> list[dict[str, tup
     ]
 
 
-def time_onnx(bundle, tls_ids, stream) -> np.ndarray:
-    runtime = ControllerRuntime(bundle, intersections=tls_ids, deadline_s=1.0)
-    for readings in stream:
-        runtime.decide(readings)
-        runtime.advance(5.0)
-    assert runtime.fallbacks.total() == 0, runtime.fallbacks
-    return np.asarray(runtime.latency.samples)
-
-
-def time_torch(modules, tls_ids, stream) -> np.ndarray:
+class TorchController:
     """The same decision in PyTorch: assemble, score with the torch module, request from the timer."""
-    obs_layout = layout()
-    timers = {tls: SignalTimer(GREENS, TIMING) for tls in tls_ids}
-    samples = []
-    with torch.inference_mode():
-        for readings in stream:
-            start = time.perf_counter()
-            for tls in tls_ids:
-                timer = timers[tls]
+
+    def __init__(self, modules: dict[str, torch.nn.Module], tls_ids: list[str]) -> None:
+        self.modules, self.layout = modules, layout()
+        self.timers = {tls: SignalTimer(GREENS, TIMING) for tls in tls_ids}
+
+    def decide(self, readings: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        with torch.inference_mode():
+            for tls, timer in self.timers.items():
                 counts, queues = readings[tls]
                 obs = build_observation(
-                    obs_layout, counts, queues, timer.green, timer.in_transition, timer.time_in_stage
+                    self.layout, counts, queues, timer.green, timer.in_transition, timer.time_in_stage
                 )
-                scores = modules[tls](torch.from_numpy(obs)[None])[0]
+                scores = self.modules[tls](torch.from_numpy(obs)[None])[0]
                 timer.request(int(scores.argmax()))
-            samples.append(time.perf_counter() - start)
-            for timer in timers.values():
-                timer.advance(5.0)
-    return np.asarray(samples)
+
+    def advance(self, seconds: float) -> None:
+        for timer in self.timers.values():
+            timer.advance(seconds)
+
+
+def time_decisions(bundle, modules, tls_ids, stream) -> tuple[np.ndarray, np.ndarray]:
+    """Latencies of both paths, interleaved decision by decision so machine load hits both alike."""
+    runtime = ControllerRuntime(bundle, intersections=tls_ids, deadline_s=1.0)
+    reference = TorchController(modules, tls_ids)
+    torch_samples = []
+    for readings in stream:
+        runtime.decide(readings)
+        start = time.perf_counter()
+        reference.decide(readings)
+        torch_samples.append(time.perf_counter() - start)
+        runtime.advance(5.0)
+        reference.advance(5.0)
+    assert runtime.fallbacks.total() == 0, runtime.fallbacks
+    return np.asarray(runtime.latency.samples), np.asarray(torch_samples)
+
+
+def time_inference_only(bundle, modules, n: int) -> tuple[float, float]:
+    """Median µs of one model call alone (batch 1), onnxruntime and torch, interleaved."""
+    runtime = ControllerRuntime(bundle, intersections=["J0"])
+    policy, module = next(iter(runtime.policies.values())), modules["J0"]
+    obs = np.random.default_rng(0).random((1, layout().size), dtype=np.float32)
+    onnx_s, torch_s = [], []
+    with torch.inference_mode():
+        for _ in range(n):
+            start = time.perf_counter()
+            policy.scores(obs)
+            middle = time.perf_counter()
+            module(torch.from_numpy(obs))
+            torch_s.append(time.perf_counter() - middle)
+            onnx_s.append(middle - start)
+    return float(np.median(onnx_s) * 1e6), float(np.median(torch_s) * 1e6)
 
 
 def summary(samples: np.ndarray) -> tuple[float, float]:
@@ -128,18 +152,23 @@ def main() -> None:
     modules = {tls: policy(seed) for seed, tls in enumerate(tls_ids)}
     with tempfile.TemporaryDirectory() as tmp:
         bundle = make_bundle(Path(tmp), modules)
+        onnx_us, torch_us = time_inference_only(bundle, modules, args.decisions)
         print(
-            f"{'case':<22}{'onnx median':>12}{'onnx p99':>10}{'torch median':>14}{'torch p99':>11}"
-            f"{'p99/intersection':>18}{'speed-up (median)':>19}"
+            f"inference alone, batch 1: onnxruntime {onnx_us:.1f} µs, torch {torch_us:.1f} µs "
+            f"({torch_us / onnx_us:.1f}x)"
+        )
+        print(
+            f"{'decision (assembly + inference + shield)':<42}{'median':>9}{'p99':>9}{'p99/intersection':>18}"
         )
         for label, ids in (("1 intersection", tls_ids[:1]), ("16 intersections", tls_ids)):
-            stream = readings_stream(ids, args.decisions, seed=0)
-            onnx_median, onnx_p99 = summary(time_onnx(bundle, ids, stream))
-            torch_median, torch_p99 = summary(time_torch(modules, ids, stream))
-            print(
-                f"{label:<22}{onnx_median:>10.3f}ms{onnx_p99:>8.3f}ms{torch_median:>12.3f}ms{torch_p99:>9.3f}ms"
-                f"{onnx_p99 / len(ids):>16.3f}ms{torch_median / onnx_median:>18.1f}x"
+            onnx_samples, torch_samples = time_decisions(
+                bundle, modules, ids, readings_stream(ids, args.decisions, 0)
             )
+            for name, samples in (("onnx runtime", onnx_samples), ("pytorch", torch_samples)):
+                median, p99 = summary(samples)
+                print(f"  {label + ', ' + name:<40}{median:>7.3f}ms{p99:>7.3f}ms{p99 / len(ids):>16.3f}ms")
+            speedup = summary(torch_samples)[0] / summary(onnx_samples)[0]
+            print(f"  {label}: onnx runtime is {speedup:.1f}x faster than pytorch (medians)")
 
 
 if __name__ == "__main__":
