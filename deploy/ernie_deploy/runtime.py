@@ -117,8 +117,8 @@ class ControllerRuntime:
                 observations[tls] = self.observation(tls, readings[tls])
             except KeyError:
                 problems[tls] = "no detector readings"
-            except (TypeError, ValueError) as exc:
-                problems[tls] = f"unusable detector readings: {exc}"
+            except Exception as exc:  # whatever the readings are, the loop must go on
+                problems[tls] = f"unusable detector readings: {_first_line(exc)}"
         greens = self._infer(observations, problems)
         elapsed = time.perf_counter() - start
         if elapsed > self.deadline_s:

@@ -122,3 +122,11 @@ def test_fallback_plan_cycles_through_its_steps():
 def test_unknown_intersection_is_refused(make_bundle):
     with pytest.raises(ValueError, match="not in the bundle"):
         ControllerRuntime(make_bundle(), intersections=["Z9"])
+
+
+@pytest.mark.parametrize("readings", [None, 42, {"J1": object(), "J2": {"counts": 1}}, {"J1": ([], [])}])
+def test_garbage_readings_never_crash_the_loop(make_bundle, readings):
+    runtime = ControllerRuntime(make_bundle())
+    decisions = runtime.decide(readings)
+    assert {d.source for d in decisions.values()} == {FALLBACK}
+    assert runtime.advance(5.0).keys() == {"J1", "J2"}
