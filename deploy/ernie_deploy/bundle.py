@@ -52,6 +52,25 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class ModelInput:
+    """How a model shared by several intersections tells them apart: its input row is the
+    observation zero-padded to ``pad_to`` features, then a one-hot of ``index`` among ``count``."""
+
+    pad_to: int
+    index: int
+    count: int
+
+    @property
+    def width(self) -> int:
+        return self.pad_to + self.count
+
+    @property
+    def id_column(self) -> int:
+        """The input column that is 1.0 for this intersection."""
+        return self.pad_to + self.index
+
+
+@dataclass(frozen=True)
 class IntersectionSpec:
     """One signalised intersection: what it observes, its phases, its timing and its fallback plan.
 
@@ -69,6 +88,11 @@ class IntersectionSpec:
     green_phases: tuple[int, ...]
     timing: TimingConfig
     fallback_plan: tuple[PlanStep, ...]
+    model_input: ModelInput | None = None
+
+    @property
+    def input_width(self) -> int:
+        return self.model_input.width if self.model_input else self.layout.size
 
     @property
     def green_states(self) -> tuple[str, ...]:
@@ -214,16 +238,32 @@ def _parse_plan(fields: _Fields, n_greens: int) -> tuple[PlanStep, ...]:
     return tuple(plan)
 
 
+def _parse_model_input(fields: _Fields, layout: ObservationLayout) -> ModelInput | None:
+    if "model_input" not in fields.data:
+        return None
+    sub = fields.child("model_input")
+    model_input = ModelInput(
+        pad_to=sub.count("pad_to"), index=sub.get("index", int), count=sub.count("count")
+    )
+    if model_input.pad_to < layout.size:
+        raise sub.fail("pad_to", f"{model_input.pad_to} is shorter than the observation ({layout.size})")
+    if not 0 <= model_input.index < model_input.count:
+        raise sub.fail("index", f"{model_input.index} is not below count {model_input.count}")
+    return model_input
+
+
 def _parse_intersection(tls_id: str, fields: _Fields, models: Mapping[str, ModelSpec]) -> IntersectionSpec:
     model = fields.get("model", str)
     if model not in models:
         raise fields.fail("model", f"names model {model!r}, which the manifest's models do not list")
     phases, green_phases = _parse_phases(fields)
     layout, features = _parse_observation(fields.child("observation"), len(green_phases))
+    model_input = _parse_model_input(fields, layout)
+    width = model_input.width if model_input else layout.size
     spec = models[model]
-    if spec.input_size != layout.size:
+    if spec.input_size != width:
         raise fields.fail(
-            "model", f"model {model!r} takes {spec.input_size} inputs but the observation has {layout.size}"
+            "model", f"model {model!r} takes {spec.input_size} inputs but this intersection gives {width}"
         )
     if spec.output_size < len(green_phases):
         raise fields.fail(
@@ -239,6 +279,7 @@ def _parse_intersection(tls_id: str, fields: _Fields, models: Mapping[str, Model
         green_phases=green_phases,
         timing=_parse_timing(fields.child("timing")),
         fallback_plan=_parse_plan(fields, len(green_phases)),
+        model_input=model_input,
     )
 
 

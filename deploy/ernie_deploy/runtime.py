@@ -158,19 +158,23 @@ class ControllerRuntime:
         return {tls: timer.state for tls, timer in self.timers.items()}
 
     def _infer(self, observations: Mapping[str, np.ndarray], problems: dict[str, str]) -> dict[str, int]:
-        """Greedy greens from the models, one batched call per model; failures go to ``problems``."""
+        """Greedy greens from the models, one batched call per model; failures go to ``problems``.
+
+        A model's input row is the observation, zero-padded and followed by the intersection's
+        one-hot when the model is shared (``IntersectionSpec.model_input``)."""
         greens: dict[str, int] = {}
         for name, policy in self.policies.items():
             batch = [tls for tls in observations if self.specs[tls].model == name]
             if not batch:
                 continue
             try:
-                stacked = (
-                    observations[batch[0]][None]
-                    if len(batch) == 1
-                    else np.stack([observations[t] for t in batch])
-                )
-                scores = policy.scores(stacked)
+                rows = np.zeros((len(batch), policy.spec.input_size), dtype=np.float32)
+                for row, tls in zip(rows, batch, strict=True):
+                    spec = self.specs[tls]
+                    row[: spec.layout.size] = observations[tls]
+                    if spec.model_input is not None:
+                        row[spec.model_input.id_column] = 1.0
+                scores = policy.scores(rows)
                 if scores.shape != (len(batch), policy.spec.output_size):
                     raise ValueError(
                         f"output shape {scores.shape}, expected ({len(batch)}, {policy.spec.output_size})"

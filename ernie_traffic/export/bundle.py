@@ -1,10 +1,9 @@
 """A controller bundle from torch policies and the traffic environment they were trained in.
 
-``export_bundle`` writes one ONNX model per intersection (each intersection's policy is its own
-module: a shared network with that intersection's id baked in), checks every model's parity
-with its torch module on recorded and random observations, and writes the manifest from the
-environment's own phase tables, observation layouts and timing, so the runtime computes and
-enforces exactly what training did.
+``export_bundle`` writes the ONNX models (one per intersection, or one shared by all with an
+intersection one-hot in its input), checks parity with torch for every intersection on recorded
+and random observations, and writes the manifest from the environment's own phase tables,
+observation layouts and timing, so the runtime computes and enforces exactly what training did.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from ernie_deploy.bundle import Bundle
+from ernie_deploy.bundle import Bundle, ModelInput
 
 from ernie_traffic.envs.traffic import TrafficSignalEnv
 from ernie_traffic.export.manifest import intersection_entry, model_entry, write_manifest
@@ -55,13 +54,59 @@ def record_observations(
     return {agent: np.stack(rows) for agent, rows in recorded.items()}
 
 
-def model_name(agent: str) -> str:
-    return f"policy_{agent}"
+@dataclass(frozen=True)
+class SharedPolicy:
+    """One network for every intersection (as the learners' ``SharedAgentNet``): its input row is
+    the observation zero-padded to ``pad_to`` features, then the one-hot of the intersection's
+    position in ``agents``; its output has ``n_outputs`` scores, the first ``n_greens`` of which
+    belong to the intersection. Exported as one model the runtime calls once for all intersections."""
+
+    module: torch.nn.Module
+    agents: tuple[str, ...]
+    pad_to: int
+    n_outputs: int
+
+    def model_input(self, agent: str) -> ModelInput:
+        return ModelInput(pad_to=self.pad_to, index=self.agents.index(agent), count=len(self.agents))
+
+
+def input_rows(observations: np.ndarray, model_input: ModelInput | None) -> np.ndarray:
+    """Model input rows for one intersection's observations (as the runtime builds them)."""
+    if model_input is None:
+        return observations
+    rows = np.zeros((len(observations), model_input.width), dtype=np.float32)
+    rows[:, : observations.shape[1]] = observations
+    rows[:, model_input.id_column] = 1.0
+    return rows
+
+
+@dataclass(frozen=True)
+class _ModelPlan:
+    module: torch.nn.Module
+    width: int
+    n_outputs: int
+
+
+def _plan(
+    env: TrafficSignalEnv, policy: Mapping[str, torch.nn.Module] | SharedPolicy
+) -> tuple[dict[str, _ModelPlan], dict[str, tuple[str, ModelInput | None]]]:
+    """Which models to write, and each intersection's model and input recipe."""
+    if isinstance(policy, SharedPolicy):
+        width = policy.pad_to + len(policy.agents)
+        models = {"policy": _ModelPlan(policy.module, width, policy.n_outputs)}
+        return models, {agent: ("policy", policy.model_input(agent)) for agent in env.possible_agents}
+    models = {
+        f"policy_{agent}": _ModelPlan(
+            policy[agent], env.layouts[agent].size, env.intersections[agent].n_actions
+        )
+        for agent in env.possible_agents
+    }
+    return models, {agent: (f"policy_{agent}", None) for agent in env.possible_agents}
 
 
 def export_bundle(
     env: TrafficSignalEnv,
-    modules: Mapping[str, torch.nn.Module],
+    policy: Mapping[str, torch.nn.Module] | SharedPolicy,
     out_dir: str | os.PathLike[str],
     *,
     recorded: Mapping[str, np.ndarray],
@@ -71,21 +116,32 @@ def export_bundle(
     n_random: int = 2000,
     seed: int = 0,
 ) -> ExportResult:
-    """Export ``modules`` (intersection id -> torch policy) of ``env``'s network to ``out_dir``.
+    """Export ``policy`` for ``env``'s network to ``out_dir``: either one torch module per
+    intersection id (one ONNX file each) or a :class:`SharedPolicy` (one ONNX file).
 
-    Raises :class:`ExportError` if any model fails parity (max abs difference above 1e-5 or a
-    different greedy choice on any of its recorded + ``n_random`` random observations).
+    Parity is checked per intersection on its ``recorded`` observations plus ``n_random`` random
+    ones; raises :class:`ExportError` (before any manifest is written) if the max abs difference
+    exceeds 1e-5 or any greedy choice differs.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    reports = []
-    for agent in env.possible_agents:
-        layout, tls = env.layouts[agent], env.intersections[agent]
-        path = export_onnx(modules[agent], layout.size, out_dir / f"{model_name(agent)}.onnx", opset)
+    models, assignment = _plan(env, policy)
+    for name, plan in models.items():
+        path = export_onnx(plan.module, plan.width, out_dir / f"{name}.onnx", opset)
         if simplify:
             simplify_onnx(path)
+    reports = []
+    for agent, (name, model_input) in assignment.items():
+        rows = input_rows(recorded[agent], model_input)
+        n_greens = env.intersections[agent].n_actions
         report = check_parity(
-            modules[agent], path, recorded[agent], tls.n_actions, n_random=n_random, seed=seed, name=agent
+            models[name].module,
+            out_dir / f"{name}.onnx",
+            rows,
+            n_greens,
+            n_random=n_random,
+            seed=seed,
+            name=agent,
         )
         reports.append(report)
         if not report.ok:
@@ -96,21 +152,19 @@ def export_bundle(
         decision_interval_s=env.config.decision_interval,
         opset=opset,
         models={
-            model_name(agent): model_entry(
-                f"{model_name(agent)}.onnx", env.layouts[agent].size, env.intersections[agent].n_actions
-            )
-            for agent in env.possible_agents
+            name: model_entry(f"{name}.onnx", plan.width, plan.n_outputs) for name, plan in models.items()
         },
         intersections={
             agent: intersection_entry(
-                model=model_name(agent),
+                model=name,
                 layout=env.layouts[agent],
-                phases=tls.phases,
-                phase_durations=tls.phase_durations,
-                green_phases=tls.green_phases,
+                phases=env.intersections[agent].phases,
+                phase_durations=env.intersections[agent].phase_durations,
+                green_phases=env.intersections[agent].green_phases,
                 timing=env.timing,
+                model_input=model_input,
             )
-            for agent, tls in env.intersections.items()
+            for agent, (name, model_input) in assignment.items()
         },
         training=training,
     )

@@ -17,6 +17,7 @@ from ernie_deploy.bundle import (
     BUNDLE_FORMAT_VERSION,
     MANIFEST_NAME,
     Bundle,
+    ModelInput,
     load_bundle,
     sha256_file,
 )
@@ -133,9 +134,10 @@ def intersection_entry(
     phase_durations: Sequence[float],
     green_phases: Sequence[int],
     timing: TimingConfig,
+    model_input: ModelInput | None = None,
 ) -> dict[str, Any]:
     """The manifest entry of one intersection."""
-    return {
+    entry: dict[str, Any] = {
         "model": model,
         "observation": {"layout": layout.to_dict(), "features": describe_features(layout)},
         "phases": list(phases),
@@ -143,3 +145,6 @@ def intersection_entry(
         "timing": asdict(timing),
         "fallback_plan": fallback_plan(phases, phase_durations, green_phases),
     }
+    if model_input is not None:
+        entry["model_input"] = asdict(model_input)
+    return entry

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ernie_traffic.envs.traffic import TrafficSignalEnv
 from ernie_traffic.errors import UserInputError
-from ernie_traffic.export.bundle import ExportResult, export_bundle, record_observations
+from ernie_traffic.export.bundle import ExportResult, SharedPolicy, export_bundle, record_observations
 from ernie_traffic.export.onnx_model import DEFAULT_OPSET
 from ernie_traffic.training.config import TrainConfig
 from ernie_traffic.training.run_dir import RunDirectory
@@ -54,9 +54,15 @@ def export_run(
             "outputs": controller.outputs,
             "config": config.model_dump(mode="json"),
         }
+        shared = SharedPolicy(
+            module=controller.net,
+            agents=controller.spec.agents,
+            pad_to=controller.spec.max_obs,
+            n_outputs=controller.spec.max_actions,
+        )
         return export_bundle(
             env,
-            controller.policy_modules,
+            shared,
             out_dir,
             recorded=recorded,
             training=training,

@@ -95,7 +95,22 @@ def test_bundle_from_another_network_is_refused(make_bundle):
         (lambda m: m["intersections"]["J1"].update(fallback_plan=[]), ["fallback_plan", "empty"]),
         (lambda m: m["intersections"]["J2"].update(model="other"), ["J2.model", "'other'"]),
         (lambda m: m["intersections"]["J1"]["observation"]["features"].pop(), ["7 features", "makes 8"]),
-        (lambda m: m["models"]["policy"].update(input_size=10), ["takes 10 inputs", "observation has 8"]),
+        (
+            lambda m: m["models"]["policy"].update(input_size=10),
+            ["takes 10 inputs", "this intersection gives 8"],
+        ),
+        (
+            lambda m: m["intersections"]["J1"].update(model_input={"pad_to": 8, "index": 2, "count": 2}),
+            ["J1.model_input.index", "2 is not below count 2"],
+        ),
+        (
+            lambda m: m["intersections"]["J1"].update(model_input={"pad_to": 6, "index": 0, "count": 2}),
+            ["J1.model_input.pad_to", "shorter than the observation"],
+        ),
+        (
+            lambda m: m["intersections"]["J1"].update(model_input={"pad_to": 8, "index": 0, "count": 2}),
+            ["takes 8 inputs but this intersection gives 10"],
+        ),
     ],
 )
 def test_malformed_manifest_is_refused_with_one_line(make_bundle, edit, fragments):
