@@ -1,10 +1,15 @@
 """Per-decision latency of the controller runtime against the same policy in PyTorch, same run.
 
-A decision is observation assembly (``ernie_deploy.features``) + inference + the shield request
-(``ernie_deploy.timing``), for one intersection and for the 16 intersections of a grid4x4-sized
-network (4 greens and 12 detectors each, one 30-128-128-4 MLP per intersection, as an exported
-run has one model per intersection). Both paths run the same steps; only inference differs:
-onnxruntime through ``ControllerRuntime.decide`` versus torch modules in eager mode.
+A decision = observation assembly from detector readings (``ernie_deploy.features``) + inference +
+the shield request (``ernie_deploy.timing``). The policy is the learners' shared agent network
+(hidden 128-128, random weights: latency does not depend on training) on RESCO grid4x4, exported
+as ``ernie-traffic export`` does: one ONNX model shared by the 16 intersections. Detector readings
+are recorded from one SUMO episode driven by that policy and replayed to both paths, which run
+interleaved, decision by decision:
+
+- ONNX: ``ControllerRuntime.decide`` (one onnxruntime call for all its intersections, 1 thread);
+- PyTorch: the same assembly and shield, inference by the in-process ``LearnedController.act``
+  (all intersections in one batched forward) or, for one intersection, its policy module.
 
     PYTHONPATH=$PWD:$PWD/deploy python benchmarks/runtime_latency.py --decisions 3000
 """
@@ -14,125 +19,107 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from ernie_deploy.features import ObservationLayout, build_observation
+from ernie_deploy.features import build_observation
 from ernie_deploy.runtime import ControllerRuntime
-from ernie_deploy.timing import SignalTimer, TimingConfig
+from ernie_deploy.timing import SignalTimer
 
-from ernie_traffic.export.manifest import intersection_entry, model_entry, write_manifest
-from ernie_traffic.export.onnx_model import DEFAULT_OPSET, export_onnx
+from ernie_traffic.envs.traffic import TrafficEnvConfig, TrafficSignalEnv
+from ernie_traffic.export.bundle import SharedPolicy, export_bundle, input_rows
+from ernie_traffic.models.networks import SharedAgentNet
+from ernie_traffic.training.loop import spec_from_env
 
-N_DETECTORS = 12
-GREENS = ["GGGgrrrrGGGgrrrr"[i:] + "GGGgrrrrGGGgrrrr"[:i] for i in (0, 4, 8, 12)]
-PHASES = [state for green in GREENS for state in (green, green.replace("G", "y").replace("g", "y"))]
-TIMING = TimingConfig(yellow_time=3, red_clearance=2, min_green=5, max_green=60)
+if TYPE_CHECKING:
+    from ernie_traffic.controllers.learned import LearnedController
 
-
-def layout() -> ObservationLayout:
-    ids = tuple(f"e2_{i}" for i in range(N_DETECTORS))
-    return ObservationLayout(
-        ids, (20.0,) * N_DETECTORS, n_green_phases=len(GREENS), max_green=TIMING.max_green
-    )
+Readings = dict[str, tuple[np.ndarray, np.ndarray]]
 
 
-def policy(seed: int) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    size = layout().size
-    return torch.nn.Sequential(
-        torch.nn.Linear(size, 128),
-        torch.nn.ReLU(),
-        torch.nn.Linear(128, 128),
-        torch.nn.ReLU(),
-        torch.nn.Linear(128, len(GREENS)),
-    ).eval()
+def record_episode(env: TrafficSignalEnv, controller: LearnedController, steps: int):
+    """Detector readings and observations of every decision of one episode driven by ``controller``."""
+    observations, _ = env.reset(seed=0)
+    bank = env.detectors
+    readings: list[Readings] = []
+    recorded: dict[str, list[np.ndarray]] = {a: [] for a in env.possible_agents}
+    for _ in range(steps):
+        readings.append(
+            {
+                a: (bank.counts_in[bank.incoming[a]].copy(), bank.queues_in[bank.incoming[a]].copy())
+                for a in env.agents
+            }
+        )
+        for agent, obs in observations.items():
+            recorded[agent].append(obs)
+        observations, _, _, truncations, _ = env.step(controller.act(observations))
+        if all(truncations.values()):
+            break
+    return readings, {a: np.stack(rows) for a, rows in recorded.items()}
 
 
-def make_bundle(out: Path, modules: dict[str, torch.nn.Module]):
-    size = layout().size
-    for tls, module in modules.items():
-        export_onnx(module, size, out / f"policy_{tls}.onnx")
-    return write_manifest(
-        out,
-        network="grid4x4-sized benchmark",
-        decision_interval_s=5.0,
-        opset=DEFAULT_OPSET,
-        models={f"policy_{tls}": model_entry(f"policy_{tls}.onnx", size, len(GREENS)) for tls in modules},
-        intersections={
-            tls: intersection_entry(
-                model=f"policy_{tls}",
-                layout=layout(),
-                phases=PHASES,
-                phase_durations=[30, 3] * len(GREENS),
-                green_phases=list(range(0, len(PHASES), 2)),
-                timing=TIMING,
+class TorchPath:
+    """The decision of the runtime with PyTorch inference instead of onnxruntime."""
+
+    def __init__(self, env: TrafficSignalEnv, controller: LearnedController, agents: list[str]) -> None:
+        self.env, self.controller, self.agents = env, controller, agents
+        self.modules = controller.policy_modules
+        self.timers = {a: SignalTimer(env.intersections[a].green_states, env.timing) for a in agents}
+
+    def decide(self, readings: Readings) -> None:
+        observations = {}
+        for agent, timer in self.timers.items():
+            counts, queues = readings[agent]
+            observations[agent] = build_observation(
+                self.env.layouts[agent], counts, queues, timer.green, timer.in_transition, timer.time_in_stage
             )
-            for tls in modules
-        },
-        training={"note": "random weights, latency benchmark"},
-    )
-
-
-def readings_stream(tls_ids: list[str], n: int, seed: int) -> list[dict[str, tuple[np.ndarray, np.ndarray]]]:
-    rng = np.random.default_rng(seed)
-    return [
-        {tls: (rng.integers(0, 25, N_DETECTORS), rng.integers(0, 20, N_DETECTORS)) for tls in tls_ids}
-        for _ in range(n)
-    ]
-
-
-class TorchController:
-    """The same decision in PyTorch: assemble, score with the torch module, request from the timer."""
-
-    def __init__(self, modules: dict[str, torch.nn.Module], tls_ids: list[str]) -> None:
-        self.modules, self.layout = modules, layout()
-        self.timers = {tls: SignalTimer(GREENS, TIMING) for tls in tls_ids}
-
-    def decide(self, readings: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
         with torch.inference_mode():
-            for tls, timer in self.timers.items():
-                counts, queues = readings[tls]
-                obs = build_observation(
-                    self.layout, counts, queues, timer.green, timer.in_transition, timer.time_in_stage
-                )
-                scores = self.modules[tls](torch.from_numpy(obs)[None])[0]
-                timer.request(int(scores.argmax()))
+            if len(self.agents) == len(self.env.possible_agents):
+                actions = self.controller.act(observations)
+            else:
+                actions = {
+                    a: int(self.modules[a](torch.from_numpy(observations[a])[None]).argmax())
+                    for a in self.agents
+                }
+        for agent, timer in self.timers.items():
+            timer.request(actions[agent])
 
     def advance(self, seconds: float) -> None:
         for timer in self.timers.values():
             timer.advance(seconds)
 
 
-def time_decisions(bundle, modules, tls_ids, stream) -> tuple[np.ndarray, np.ndarray]:
-    """Latencies of both paths, interleaved decision by decision so machine load hits both alike."""
-    runtime = ControllerRuntime(bundle, intersections=tls_ids, deadline_s=1.0)
-    reference = TorchController(modules, tls_ids)
+def time_decisions(bundle, env, controller, agents, stream) -> tuple[np.ndarray, np.ndarray]:
+    runtime = ControllerRuntime(bundle, intersections=agents, deadline_s=1.0)
+    reference = TorchPath(env, controller, agents)
+    interval = env.config.decision_interval
     torch_samples = []
     for readings in stream:
         runtime.decide(readings)
         start = time.perf_counter()
         reference.decide(readings)
         torch_samples.append(time.perf_counter() - start)
-        runtime.advance(5.0)
-        reference.advance(5.0)
+        runtime.advance(interval)
+        reference.advance(interval)
     assert runtime.fallbacks.total() == 0, runtime.fallbacks
     return np.asarray(runtime.latency.samples), np.asarray(torch_samples)
 
 
-def time_inference_only(bundle, modules, n: int) -> tuple[float, float]:
-    """Median µs of one model call alone (batch 1), onnxruntime and torch, interleaved."""
-    runtime = ControllerRuntime(bundle, intersections=["J0"])
-    policy, module = next(iter(runtime.policies.values())), modules["J0"]
-    obs = np.random.default_rng(0).random((1, layout().size), dtype=np.float32)
+def time_inference_only(bundle, controller, agent: str, observations: np.ndarray) -> tuple[float, float]:
+    """Median µs of one model call alone on one intersection's input row, onnxruntime and the torch
+    network, interleaved."""
+    runtime = ControllerRuntime(bundle, intersections=[agent])
+    policy = next(iter(runtime.policies.values()))
+    rows = input_rows(observations, bundle.intersections[agent].model_input)
     onnx_s, torch_s = [], []
     with torch.inference_mode():
-        for _ in range(n):
+        for row in rows:
+            row = row[None]
             start = time.perf_counter()
-            policy.scores(obs)
+            policy.scores(row)
             middle = time.perf_counter()
-            module(torch.from_numpy(obs))
+            controller.net(torch.from_numpy(row))
             torch_s.append(time.perf_counter() - middle)
             onnx_s.append(middle - start)
     return float(np.median(onnx_s) * 1e6), float(np.median(torch_s) * 1e6)
@@ -148,27 +135,47 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=3000, help="decisions timed per case")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    tls_ids = [f"J{i}" for i in range(16)]
-    modules = {tls: policy(seed) for seed, tls in enumerate(tls_ids)}
-    with tempfile.TemporaryDirectory() as tmp:
-        bundle = make_bundle(Path(tmp), modules)
-        onnx_us, torch_us = time_inference_only(bundle, modules, args.decisions)
-        print(
-            f"inference alone, batch 1: onnxruntime {onnx_us:.1f} µs, torch {torch_us:.1f} µs "
-            f"({torch_us / onnx_us:.1f}x)"
-        )
-        print(
-            f"{'decision (assembly + inference + shield)':<42}{'median':>9}{'p99':>9}{'p99/intersection':>18}"
-        )
-        for label, ids in (("1 intersection", tls_ids[:1]), ("16 intersections", tls_ids)):
-            onnx_samples, torch_samples = time_decisions(
-                bundle, modules, ids, readings_stream(ids, args.decisions, 0)
+    torch.manual_seed(0)
+    # Imported after ernie_traffic.training: importing controllers.learned first is an import cycle.
+    from ernie_traffic.controllers.learned import LearnedController
+
+    env = TrafficSignalEnv(TrafficEnvConfig(network="grid4x4"))
+    try:
+        env.reset(seed=0)
+        net = SharedAgentNet(spec_from_env(env), [128, 128], pad_value=0.0).eval()
+        controller = LearnedController("benchmark", "qcombo", "grid4x4", "q_values", net)
+        controller.reset(env)
+        readings, recorded = record_episode(env, controller, steps=720)
+        agents = list(env.possible_agents)
+        with tempfile.TemporaryDirectory() as tmp:
+            spec = controller.spec
+            shared = SharedPolicy(
+                controller.net, spec.agents, pad_to=spec.max_obs, n_outputs=spec.max_actions
             )
-            for name, samples in (("onnx runtime", onnx_samples), ("pytorch", torch_samples)):
-                median, p99 = summary(samples)
-                print(f"  {label + ', ' + name:<40}{median:>7.3f}ms{p99:>7.3f}ms{p99 / len(ids):>16.3f}ms")
-            speedup = summary(torch_samples)[0] / summary(onnx_samples)[0]
-            print(f"  {label}: onnx runtime is {speedup:.1f}x faster than pytorch (medians)")
+            bundle = export_bundle(env, shared, tmp, recorded=recorded, training={}).bundle
+            stream = [readings[i % len(readings)] for i in range(args.decisions)]
+            first = agents[0]
+            calls = np.resize(recorded[first], (args.decisions, recorded[first].shape[1]))
+            onnx_us, torch_us = time_inference_only(bundle, controller, first, calls)
+            print(
+                f"grid4x4: {len(agents)} intersections, {len(readings)} recorded decisions replayed; "
+                f"observation of {first}: {env.layouts[first].size} features"
+            )
+            print(
+                f"inference alone, batch 1: onnxruntime {onnx_us:.1f} µs, torch {torch_us:.1f} µs "
+                f"({torch_us / onnx_us:.1f}x)"
+            )
+            print(f"{'decision (assembly + inference + shield)':<42}{'median':>9}{'p99':>9}{'p99/tls':>11}")
+            for label, ids in (("1 intersection", [first]), (f"{len(agents)} intersections", agents)):
+                onnx_samples, torch_samples = time_decisions(bundle, env, controller, ids, stream)
+                for name, samples in (("onnx runtime", onnx_samples), ("pytorch", torch_samples)):
+                    median, p99 = summary(samples)
+                    row = f"  {label + ', ' + name:<40}{median:>7.3f}ms{p99:>7.3f}ms"
+                    print(f"{row}{p99 / len(ids):>9.3f}ms")
+                speedup = summary(torch_samples)[0] / summary(onnx_samples)[0]
+                print(f"  {label}: onnx runtime is {speedup:.1f}x faster than pytorch (medians)")
+    finally:
+        env.close()
 
 
 if __name__ == "__main__":
