@@ -77,7 +77,8 @@ class IntersectionSpec:
     ``phases`` are the network program's SUMO signal state strings and ``green_phases`` the indices
     of the phases a policy may choose, in action order; ``features`` describes each entry of the
     observation vector (name, detector source, normalisation) for people, ``layout`` is what
-    ``ernie_deploy.features`` computes it from.
+    ``ernie_deploy.features`` computes it from. ``model_input`` is None when the observation is
+    the model's input as it is.
     """
 
     id: str
@@ -89,10 +90,6 @@ class IntersectionSpec:
     timing: TimingConfig
     fallback_plan: tuple[PlanStep, ...]
     model_input: ModelInput | None = None
-
-    @property
-    def input_width(self) -> int:
-        return self.model_input.width if self.model_input else self.layout.size
 
     @property
     def green_states(self) -> tuple[str, ...]:
@@ -139,7 +136,7 @@ class _Fields:
         if key not in self.data:
             raise self.fail(key, "missing")
         value = self.data[key]
-        # JSON has no int/bool distinction problems except that bool is an int in Python.
+        # true/false decode to bool, which Python counts as an int: refuse it where a number is due.
         if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
             raise self.fail(key, f"expected {_kind_name(kind)}, got a boolean")
         if not isinstance(value, kind):
