@@ -99,7 +99,7 @@ def check_command(
     will control: their phases, green phases (the agents' actions), incoming lanes and links."""
     route_files = [Path(r) for option in routes or [] for r in option.split(",") if r]
     scenario = resolve_scenario(network, route_files or None)
-    info = check_scenario(scenario.net_file, scenario.route_files)
+    info = check_scenario(scenario.net_file, scenario.route_files)  # named networks are checked too
     table = Table("intersection", "phases", "green phases", "incoming lanes", "links")
     for signal in info.signals:
         table.add_row(

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ernie_traffic.errors import UserInputError
+from ernie_traffic.scenarios.checks import check_scenario
+from ernie_traffic.scenarios.network_info import malformed_xml
 
 BUNDLED_DIR = Path(__file__).resolve().parents[2] / "networks"
 RESCO_NAMES = (
@@ -43,7 +45,10 @@ def _time_window(net_file: Path) -> tuple[float, float]:
     window = {"begin": 0.0, "end": 3600.0}
     cfg = net_file.with_name(net_file.name.removesuffix(".net.xml") + ".sumocfg")
     if cfg.is_file():
-        root = ET.parse(cfg).getroot()
+        try:
+            root = ET.parse(cfg).getroot()
+        except ET.ParseError as exc:
+            raise malformed_xml(cfg, exc) from exc
         for tag in window:
             node = root.find(f"time/{tag}")
             if node is not None:
@@ -88,9 +93,11 @@ def resolve_scenario(
     name_or_path: str | Path = DEFAULT_SCENARIO, route_files: list[str | Path] | None = None
 ) -> Scenario:
     """A bundled or RESCO network by name, or a user's ``.net.xml`` path (routes then required
-    through ``route_files`` unless ``<name>.rou.xml`` sits beside it)."""
+    through ``route_files`` unless ``<name>.rou.xml`` sits beside it). A user's files are checked
+    (:func:`~ernie_traffic.scenarios.checks.check_scenario`): well-formed, a SUMO network with
+    traffic lights, routes on its edges."""
     text = str(name_or_path)
-    if text.endswith(".net.xml") or Path(text).suffix == ".xml" or "/" in text:
+    if Path(text).suffix == ".xml" or "/" in text:
         net = Path(text)
         if not net.is_file():
             raise UserInputError(f"{net}: network file not found")
@@ -106,6 +113,7 @@ def resolve_scenario(
             raise UserInputError(
                 f"{net}: no route file given and no {net.stem.removesuffix('.net')}.rou.xml beside it"
             )
+        check_scenario(net, routes)  # a user's files fail here with one line, not inside SUMO
         begin, end = _time_window(net)
         return Scenario(net.name.removesuffix(".net.xml"), net, routes, "user", begin=begin, end=end)
     by_name = {s.name: s for s in list_scenarios()}
@@ -116,4 +124,5 @@ def resolve_scenario(
     scenario = by_name[text]
     if route_files is not None:
         scenario = replace(scenario, route_files=tuple(Path(r) for r in route_files))
+        check_scenario(scenario.net_file, scenario.route_files)
     return scenario
