@@ -8,6 +8,7 @@ from ernie_traffic.scenarios.registry import Scenario, list_scenarios, resolve_s
 from ernie_traffic.scenarios.variants import (
     demand_rate_variant,
     lane_closure_variant,
+    read_demand,
     turn_shares,
     turning_mix_variant,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "is_green_phase",
     "lane_closure_variant",
     "list_scenarios",
+    "read_demand",
     "read_network",
     "resolve_scenario",
     "turn_shares",
