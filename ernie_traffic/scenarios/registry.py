@@ -93,9 +93,10 @@ def resolve_scenario(
     name_or_path: str | Path = DEFAULT_SCENARIO, route_files: list[str | Path] | None = None
 ) -> Scenario:
     """A bundled or RESCO network by name, or a user's ``.net.xml`` path (routes then required
-    through ``route_files`` unless ``<name>.rou.xml`` sits beside it). A user's files are checked
-    (:func:`~ernie_traffic.scenarios.checks.check_scenario`): well-formed, a SUMO network with
-    traffic lights, routes on its edges."""
+    through ``route_files`` unless ``<name>.rou.xml`` sits beside it). A user's network and routes
+    are checked (:func:`~ernie_traffic.scenarios.checks.check_scenario`): well-formed, a SUMO
+    network with traffic lights, routes on its edges. Route files given for a named network are
+    only checked to exist."""
     text = str(name_or_path)
     if Path(text).suffix == ".xml" or "/" in text:
         net = Path(text)
@@ -105,10 +106,7 @@ def resolve_scenario(
             sibling = net.with_name(net.name.removesuffix(".net.xml") + ".rou.xml")
             routes: tuple[Path, ...] = (sibling,) if sibling.is_file() else ()
         else:
-            routes = tuple(Path(r) for r in route_files)
-        for route in routes:
-            if not route.is_file():
-                raise UserInputError(f"{route}: route file not found")
+            routes = _existing_route_files(route_files)
         if not routes:
             raise UserInputError(
                 f"{net}: no route file given and no {net.stem.removesuffix('.net')}.rou.xml beside it"
@@ -123,6 +121,12 @@ def resolve_scenario(
         )
     scenario = by_name[text]
     if route_files is not None:
-        scenario = replace(scenario, route_files=tuple(Path(r) for r in route_files))
-        check_scenario(scenario.net_file, scenario.route_files)
+        scenario = replace(scenario, route_files=_existing_route_files(route_files))
     return scenario
+
+
+def _existing_route_files(route_files: list[str | Path]) -> tuple[Path, ...]:
+    for route in map(Path, route_files):
+        if not route.is_file():
+            raise UserInputError(f"{route}: route file not found")
+    return tuple(map(Path, route_files))

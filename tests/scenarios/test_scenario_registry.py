@@ -28,5 +28,5 @@ def test_a_user_path_with_routes_on_other_edges_is_refused(tmp_path):
     other = generate_grid(rows=1, cols=2, duration=300, out_dir=tmp_path / "other")
     with pytest.raises(UserInputError, match=r"which is not in one\.net\.xml"):
         resolve_scenario(one.net_file, [other.route_files[0]])
-    with pytest.raises(UserInputError, match=r"which is not in grid2x2\.net\.xml"):
-        resolve_scenario("grid2x2", [other.route_files[0]])
+    with pytest.raises(UserInputError, match=r"absent\.rou\.xml: route file not found"):
+        resolve_scenario("grid2x2", [tmp_path / "absent.rou.xml"])
