@@ -9,10 +9,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ernie_traffic.scenarios import list_scenarios, resolve_scenario
-from ernie_traffic.scenarios.checks import check_scenario
-from ernie_traffic.scenarios.grid import GridSpec, generate_grid
-from ernie_traffic.scenarios.network_info import read_network
+from ernie_traffic.scenarios import (
+    GridSpec,
+    check_scenario,
+    generate_grid,
+    list_scenarios,
+    read_network,
+    resolve_scenario,
+)
 
 app = typer.Typer(help="List, generate and check SUMO networks.", no_args_is_help=True)
 
