@@ -13,6 +13,10 @@ from collections.abc import Iterable
 
 ASC = (1, 3, 6, 1, 4, 1, 1206, 4, 2, 1)  # NTCIP 1202 actuated signal controller node
 
+# MIB-II sysName (RFC 3418): the intersection (SUMO traffic-light) id, so a runtime can check that it
+# talks to the intersection its bundle entry is for.
+SYS_NAME = (1, 3, 6, 1, 2, 1, 1, 5, 0)
+
 # Phase parameters (phaseTable, indexed by phase): read-only here, they describe the timing the
 # controller enforces. Times in tenths of a second for yellow/red clearance, seconds otherwise.
 MAX_PHASES = (*ASC, 1, 1, 0)
@@ -53,7 +57,10 @@ DETECTOR_OCCUPANCY = (*ASC, 2, 5, 4, 1, 2)  # per detector: 0..200 = 0..100 % in
 # Vendor extension under enterprise 32473 (IANA's number reserved for documentation, RFC 5612):
 # per-detector values at the end of the period that NTCIP 1202 has no object for.
 EXTENSION = (1, 3, 6, 1, 4, 1, 32473, 1202)
-DETECTOR_QUEUE = (*EXTENSION, 1, 1)  # halted vehicles (speed < 0.1 m/s) on the detector's lane
+# halted vehicles on the detector's zone, in thousandths so that a fractional queue measure (e.g.
+# SUMO's jam length in vehicles) passes unchanged
+DETECTOR_QUEUE = (*EXTENSION, 1, 1)
+QUEUE_SCALE = 1000
 DETECTOR_VEHICLES = (*EXTENSION, 1, 2)  # vehicles on the detector's lane
 STAGE_TIME = (*EXTENSION, 2, 1, 0)  # tenths of a second since the current green/yellow/red stage began
 

@@ -7,7 +7,7 @@ as such); SNMPv3 requests go through pysnmp's engine (user-based security: authe
 Example::
 
     client = NtcipClient("127.0.0.1", 16100, SnmpCredentials(community="public"))
-    reading = client.read()            # sequence, signal status, detector volume/occupancy/queue
+    reading = client.read()            # sequence, signal status, vehicles and queue per detector
     client.command_green(2)            # hold phase 2, or force off the current green and call 2
 """
 
@@ -52,7 +52,7 @@ class ControllerReading:
     phase_on: int  # the phase being timed: the green, or during yellow/red clearance the green being left
     stage_time_s: float  # seconds since the current green / yellow / red clearance began
     vehicles: list[int] = field(default_factory=list)  # per detector, vehicles on the zone now
-    queue: list[int] = field(default_factory=list)  # per detector, halted vehicles on the zone now
+    queue: list[float] = field(default_factory=list)  # per detector, halted vehicles on the zone now
 
 
 class _V2cTransport:
@@ -208,6 +208,13 @@ class NtcipClient:
             values.append(int(value))
         return values
 
+    def intersection_id(self) -> str:
+        """The controller's sysName: the intersection it controls."""
+        (oid, value), *_ = self._transport.request("get", [(ntcip.SYS_NAME, None)])
+        if not isinstance(value, univ.OctetString) or isinstance(value, univ.Null):  # noSuchObject is a Null
+            raise ControllerUnreachable(f"the controller has no object {ntcip.oid_text(oid)} (sysName)")
+        return value.prettyPrint()
+
     def set(self, assignments: list[tuple[tuple[int, ...], int]]) -> None:
         """Write integer values in one SET request (the controller applies all or none)."""
         self._transport.request("set", list(assignments))
@@ -227,7 +234,7 @@ class NtcipClient:
             phase_on=(ntcip.mask_phases(phase_on) or [0])[0],
             stage_time_s=stage_time / 10,
             vehicles=columns[0],
-            queue=columns[1],
+            queue=[v / ntcip.QUEUE_SCALE for v in columns[1]],
         )
 
     def read_volume_occupancy(self) -> tuple[list[int], list[float]]:

@@ -11,7 +11,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ernie_deploy.bundle import Bundle
+from ernie_deploy.runtime import ControllerRuntime
 from ernie_deploy.snmp_client import ControllerReading, ControllerUnreachable, NtcipClient
+from ernie_deploy.timing import SignalTimer
 
 # Decides the NTCIP phase (1-based) to command from one reading of the controller.
 Decide = Callable[[ControllerReading], int]
@@ -67,7 +70,7 @@ def longest_queue(call_phases: list[int]) -> Decide:
     detectors (``call_phases[d]`` is detector ``d + 1``'s phase) hold the most halted vehicles."""
 
     def decide(reading: ControllerReading) -> int:
-        totals: dict[int, int] = {}
+        totals: dict[int, float] = {}
         for phase, queue in zip(call_phases, reading.queue, strict=True):
             if phase:
                 totals[phase] = totals.get(phase, 0) + queue
@@ -76,3 +79,32 @@ def longest_queue(call_phases: list[int]) -> Decide:
         return best if best else 1
 
     return decide
+
+
+def bundle_policy(bundle: Bundle, tls: str, *, deadline_s: float = 0.1) -> tuple[Decide, ControllerRuntime]:
+    """The bundle's controller for intersection ``tls`` (model, safety shield, fallback plan) as a
+    decision rule over NTCIP readings. The runtime's shield timer mirrors the cabinet: it advances
+    one sample period per decision and is re-synchronised from the cabinet's reported status (phase
+    on, green or not, stage time) whenever the two differ, e.g. after the cabinet ran fixed time."""
+    runtime = ControllerRuntime(bundle, intersections=[tls], deadline_s=deadline_s)
+    timer = runtime.timers[tls]
+
+    def decide(reading: ControllerReading) -> int:
+        _follow_cabinet(timer, reading)
+        decision = runtime.decide({tls: (reading.vehicles, reading.queue)})[tls]
+        runtime.advance(reading.period_s)
+        return decision.green + 1
+
+    return decide, runtime
+
+
+def _follow_cabinet(timer: SignalTimer, reading: ControllerReading) -> None:
+    green, in_transition = reading.phase_on - 1, reading.phase_on not in reading.greens
+    stage_time_matches = abs(timer.time_in_stage - reading.stage_time_s) <= 0.06  # reported in tenths
+    if (timer.green, timer.in_transition) == (green, in_transition) and stage_time_matches:
+        return
+    # Restart the mirror from the cabinet's green. During a cabinet's yellow/red the mirror cannot
+    # know the clearance's target: it shows the green being left until the next decision re-syncs.
+    timer.reset(green)
+    if not in_transition:
+        timer.advance(reading.stage_time_s)

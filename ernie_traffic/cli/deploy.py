@@ -84,7 +84,7 @@ def simulate_command(
         "signal_log": str(signal_log) if signal_log else None,
     }
     if bundle is not None:
-        overrides |= {f"traffic.{key}": value for key, value in _bundle_timing(bundle).items()}
+        overrides |= _bundle_timing(bundle, network)
     hil_config = load_config(HilConfig, config, **overrides)
     simulator = HilSimulator(hil_config)
     for tls, port in simulator.ports.items():
@@ -111,38 +111,44 @@ def simulate_command(
         raise typer.Exit(1)
 
 
-def _bundle_timing(bundle: Path) -> dict[str, float]:
-    """Decision interval and signal timing from a bundle's manifest."""
-    manifest_file = bundle / "manifest.json"
-    if not manifest_file.is_file():
-        raise UserInputError(f"{bundle}: no manifest.json (not a controller bundle)")
-    manifest = json.loads(manifest_file.read_text())
+def _load_bundle(path: Path):  # -> ernie_deploy.bundle.Bundle
+    from ernie_deploy.bundle import BundleError, load_bundle
+
     try:
-        timing = manifest["timing"]
-        return {
-            key: float(timing[key]) for key in ("yellow_time", "red_clearance", "min_green", "max_green")
-        } | {"decision_interval": float(manifest["decision_interval"])}
-    except (KeyError, TypeError, ValueError) as error:
-        raise UserInputError(f"{manifest_file}: no usable timing ({error})") from None
+        return load_bundle(path)
+    except BundleError as error:
+        raise UserInputError(str(error)) from None
+
+
+def _bundle_timing(path: Path, network: str | None) -> dict[str, object]:
+    """The street settings a bundle was trained for: its network, decision interval and timing."""
+    bundle = _load_bundle(path)
+    timings = {spec.timing for spec in bundle.intersections.values()}
+    if len(timings) != 1:
+        raise UserInputError(f"{path}: intersections have different timings; the simulator needs one")
+    timing = timings.pop()
+    return {
+        "traffic.network": network or bundle.network,
+        "traffic.decision_interval": bundle.decision_interval_s,
+        "traffic.yellow_time": timing.yellow_time,
+        "traffic.red_clearance": timing.red_clearance,
+        "traffic.min_green": timing.min_green,
+        "traffic.max_green": timing.max_green,
+    }
 
 
 @app.command("run")
 def run_command(
     controller: Annotated[
-        list[str],
-        typer.Option(
-            "--controller", help="HOST:PORT of a signal controller; repeat for several intersections."
-        ),
+        list[str], typer.Option("--controller", help="HOST:PORT of a signal controller; repeat for several.")
     ],
-    policy: Annotated[
-        str,
-        typer.Option(
-            "--policy", help="Built-in decision rule used when no --bundle is given: longest-queue."
-        ),
-    ] = "longest-queue",
+    bundle: Annotated[
+        Path | None,
+        typer.Option("--bundle", help="Controller bundle (ernie-traffic export); else the built-in rule."),
+    ] = None,
     community: Annotated[str, typer.Option("--community", help="SNMPv2c community string.")] = "public",
     snmp_version: Annotated[
-        str, typer.Option("--snmp-version", help="2c, or 3 (authPriv: SHA-256 + AES-128).")
+        str, typer.Option("--snmp-version", help="2c, or 3 (authPriv: HMAC-SHA-256 + AES-128).")
     ] = "2c",
     user: Annotated[str, typer.Option("--user", help="SNMPv3 user.")] = "ernie",
     auth_key: Annotated[
@@ -153,51 +159,64 @@ def run_command(
     ] = "",
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for each SNMP answer.")] = 1.0,
     idle_timeout: Annotated[
-        float, typer.Option("--idle-timeout", help="Stop after this long without a new sample.")
+        float, typer.Option("--idle-timeout", help="Stop after this many seconds without a new sample.")
     ] = 30.0,
     max_decisions: Annotated[
         int | None, typer.Option("--max-decisions", help="Stop after this many decisions.")
     ] = None,
+    deadline: Annotated[
+        float, typer.Option("--deadline", help="Seconds one decision may take before the fallback plan.")
+    ] = 0.1,
 ) -> None:
     """Run the field loop for each controller: poll detectors, decide, command the phase over SNMP.
 
-    Stops by itself when the controllers go away or stay idle. Exits 2 with a one-line reason when a
-    controller cannot be reached (wrong port, wrong community, wrong SNMPv3 keys).
+    With --bundle, each controller's intersection (its sysName) is looked up in the bundle and run by
+    the ONNX runtime with its safety shield and fallback plan; without, by the built-in
+    longest-queue rule (for checking the link). Stops by itself when the controllers go away or stay
+    idle. Exits 2 with a one-line reason when a controller cannot be reached (wrong port, wrong
+    community, wrong SNMPv3 keys) or is not in the bundle.
     """
     from ernie_deploy.snmp_client import ControllerUnreachable, NtcipClient, SnmpCredentials
-    from ernie_deploy.snmp_runner import longest_queue, run_intersection
+    from ernie_deploy.snmp_runner import bundle_policy, longest_queue, run_intersection
 
-    if policy != "longest-queue":
-        raise UserInputError(f"--policy {policy!r}: the built-in policy is 'longest-queue'")
+    loaded = _load_bundle(bundle) if bundle is not None else None
     credentials = SnmpCredentials(snmp_version, community, user, auth_key, priv_key)
-    clients = []
+    loops = []
     for address in controller:
         host, _, port = address.rpartition(":")
         if not host or not port.isdigit():
             raise UserInputError(f"--controller {address!r}: expected HOST:PORT, e.g. 127.0.0.1:16100")
         try:
-            clients.append(NtcipClient(host, int(port), credentials, timeout_s=timeout))
+            client = NtcipClient(host, int(port), credentials, timeout_s=timeout)
+            tls = client.intersection_id()
+            call_phases = client.call_phases()
         except ControllerUnreachable as error:
             raise UserInputError(f"controller {address}: {error}") from None
-    results: dict[str, object] = {}
+        runtime = None
+        if loaded is None:
+            decide = longest_queue(call_phases)
+        elif tls not in loaded.intersections:
+            raise UserInputError(f"controller {address} runs {tls!r}, which {bundle} has no controller for")
+        else:
+            decide, runtime = bundle_policy(loaded, tls, deadline_s=deadline)
+        loops.append((address, tls, client, decide, runtime))
+    reports: dict[str, str] = {}
 
-    def serve(address: str, client: NtcipClient) -> None:
-        stats = run_intersection(
-            client,
-            longest_queue(client.call_phases()),
-            idle_timeout_s=idle_timeout,
-            max_decisions=max_decisions,
-        )
-        results[address] = stats
+    def serve(address: str, tls: str, client: NtcipClient, decide, runtime) -> None:
+        stats = run_intersection(client, decide, idle_timeout_s=idle_timeout, max_decisions=max_decisions)
         client.close()
+        trips = sorted(stats.round_trip_s) or [0.0]
+        median, p99 = trips[len(trips) // 2], trips[min(len(trips) - 1, int(0.99 * len(trips)))]
+        fallbacks = f", {sum(runtime.fallbacks.values())} by the fallback plan" if runtime else ""
+        reports[address] = (
+            f"{address} ({tls}): {stats.decisions} decisions{fallbacks}, round trip median "
+            f"{median * 1e3:.2f} ms p99 {p99 * 1e3:.2f} ms; stopped: {stats.stopped_because}"
+        )
 
-    threads = [
-        threading.Thread(target=serve, args=(address, client), daemon=True)
-        for address, client in zip(controller, clients, strict=True)
-    ]
+    threads = [threading.Thread(target=serve, args=loop, daemon=True) for loop in loops]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    for address, stats in results.items():
-        typer.echo(f"{address}: {stats.decisions} decisions; stopped: {stats.stopped_because}")  # type: ignore[attr-defined]
+    for address in controller:
+        typer.echo(reports.get(address, f"{address}: no report"))

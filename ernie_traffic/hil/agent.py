@@ -29,6 +29,12 @@ from ernie_traffic.hil.controller import CONTROL_COLUMNS, VirtualController
 _WRITABLE = {(*column, 1) for column in CONTROL_COLUMNS}
 
 
+def _syntax(value: int | str | None) -> Any:
+    if value is None:
+        return v2c.NoSuchObject()
+    return v2c.OctetString(value) if isinstance(value, str) else v2c.Integer(value)
+
+
 class _NtcipInstrumentation(instrum.AbstractMibInstrumController):
     """Maps SNMP variable bindings onto one :class:`VirtualController`."""
 
@@ -38,11 +44,7 @@ class _NtcipInstrumentation(instrum.AbstractMibInstrumController):
 
     def read_variables(self, *var_binds: Any, **context: Any) -> list[tuple[Any, Any]]:
         values = self.controller.ntcip_values()
-        answer = []
-        for oid, _ in var_binds:
-            value = values.get(tuple(oid))
-            answer.append((oid, v2c.NoSuchObject() if value is None else v2c.Integer(value)))
-        return answer
+        return [(oid, _syntax(values.get(tuple(oid)))) for oid, _ in var_binds]
 
     def read_next_variables(self, *var_binds: Any, **context: Any) -> list[tuple[Any, Any]]:
         values = self.controller.ntcip_values()
@@ -54,7 +56,7 @@ class _NtcipInstrumentation(instrum.AbstractMibInstrumController):
                 answer.append((oid, v2c.EndOfMibView()))
             else:
                 following = ordered[position]
-                answer.append((v2c.ObjectIdentifier(following), v2c.Integer(values[following])))
+                answer.append((v2c.ObjectIdentifier(following), _syntax(values[following])))
         return answer
 
     def write_variables(self, *var_binds: Any, **context: Any) -> list[tuple[Any, Any]]:

@@ -155,10 +155,11 @@ class VirtualController:
         timer = self.timer
         return 1 << timer.next_green if timer.in_transition else 0
 
-    def ntcip_values(self) -> dict[tuple[int, ...], int]:
+    def ntcip_values(self) -> dict[tuple[int, ...], int | str]:
         """Every readable object instance and its current value (see docs/hil.md)."""
         greens, yellows, reds = self.status_masks()
-        values = {
+        values: dict[tuple[int, ...], int | str] = {
+            ntcip.SYS_NAME: self.intersection.id,
             ntcip.MAX_PHASES: self.n_phases,
             ntcip.MAX_PHASE_GROUPS: 1,
             ntcip.MAX_VEHICLE_DETECTORS: len(self.sample.volume),
@@ -189,7 +190,7 @@ class VirtualController:
             ntcip.DETECTOR_VOLUME: np.minimum(sample.volume, ntcip.BYTE_MAX - 1),
             ntcip.DETECTOR_OCCUPANCY: occupancy,
             ntcip.DETECTOR_VEHICLES: sample.vehicles,
-            ntcip.DETECTOR_QUEUE: sample.queue,
+            ntcip.DETECTOR_QUEUE: np.rint(sample.queue * ntcip.QUEUE_SCALE),
         }
         for column, data in columns.items():
             for detector, value in enumerate(data, start=1):

@@ -33,12 +33,9 @@ from ernie_traffic.hil.agent import SnmpAgent
 from ernie_traffic.hil.config import HilConfig
 from ernie_traffic.hil.controller import DetectorSample, VirtualController
 
-_DETECTOR_VARIABLES = (
-    tc.LAST_STEP_VEHICLE_NUMBER,
-    tc.JAM_LENGTH_VEHICLE,
-    tc.LAST_STEP_OCCUPANCY,
-    tc.LAST_STEP_VEHICLE_ID_LIST,
-)
+# Added to the environment's own detector subscription (SUMO merges the variable lists): what the
+# NTCIP volume and occupancy objects need. Vehicles and queue come from the environment's readings.
+_NTCIP_VARIABLES = (tc.LAST_STEP_OCCUPANCY, tc.LAST_STEP_VEHICLE_ID_LIST)
 
 
 @dataclass
@@ -104,7 +101,7 @@ class HilSimulator:
         env.reset(seed=config.traffic.seed)
         api = env.simulation.api  # type: ignore[union-attr]
         for detector in env.detectors.incoming_ids:
-            api.lanearea.subscribe(detector, _DETECTOR_VARIABLES)
+            api.lanearea.subscribe(detector, _NTCIP_VARIABLES)
         controllers = {
             tls: VirtualController(
                 env.intersections[tls], env.timers[tls], config.watchdog_s, config.traffic.decision_interval
@@ -208,20 +205,22 @@ class HilSimulator:
     def _publish(
         self, controllers: dict[str, VirtualController], previous_ids: dict[str, list[set[str]]]
     ) -> None:
-        """Give every controller the detector sample of the period that just ended."""
-        env = self.env
-        results = env.simulation.api.lanearea.getAllSubscriptionResults()  # type: ignore[union-attr]
+        """Give every controller the detector sample of the period that just ended: vehicles and
+        queue exactly as the environment read them for its observations, volume and occupancy from
+        the extra subscription."""
+        bank = self.env.detectors
+        results = self.env.simulation.api.lanearea.getAllSubscriptionResults()  # type: ignore[union-attr]
         for tls, controller in controllers.items():
-            detectors = env.detectors.incoming_ids[env.detectors.incoming[tls]]
-            readings = [results[d] for d in detectors]
+            lanes = bank.incoming[tls]
+            readings = [results[d] for d in bank.incoming_ids[lanes]]
             ids_now = [set(r[tc.LAST_STEP_VEHICLE_ID_LIST]) for r in readings]
-            ids_before = previous_ids.get(tls, [set() for _ in detectors])
+            ids_before = previous_ids.get(tls, [set() for _ in readings])
             previous_ids[tls] = ids_now
             controller.publish(
                 DetectorSample(
                     volume=np.array([len(b - n) for b, n in zip(ids_before, ids_now, strict=True)]),
                     occupancy=np.array([r[tc.LAST_STEP_OCCUPANCY] / 100.0 for r in readings]),
-                    vehicles=np.array([r[tc.LAST_STEP_VEHICLE_NUMBER] for r in readings]),
-                    queue=np.array([r[tc.JAM_LENGTH_VEHICLE] for r in readings]),
+                    vehicles=bank.counts_in[lanes].copy(),
+                    queue=bank.queues_in[lanes].copy(),
                 )
             )
