@@ -44,6 +44,10 @@ def _register_commands() -> None:
     from ernie_traffic.cli import networks
 
     app.add_typer(networks.app, name="networks")
+    from ernie_traffic.cli import stress
+
+    app.command("stress-test")(stress.stress_test)
+    app.command("report")(stress.report)
 
 
 def main() -> None:

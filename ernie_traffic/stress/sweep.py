@@ -1,0 +1,206 @@
+"""A sweep: controllers × (baseline + every family level) × seeds on one network, validated up front.
+
+The sweep's directory holds everything the report needs::
+
+    <out>/sweep.yaml        the resolved sweep (network, controllers, plan): what resume checks
+    <out>/results.jsonl     one record per finished cell, appended as cells finish
+    <out>/provenance.json   command line, versions and host of each invocation
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ernie_traffic.errors import UserInputError
+from ernie_traffic.stress.cells import BASELINE, cell_key, is_classical, run_cell
+from ernie_traffic.stress.plan import NETWORK, OBSERVATION_ATTACK, StressPlan
+from ernie_traffic.stress.runner import Progress, run_cells
+from ernie_traffic.utils.config_files import build_config, read_mapping, save_config
+from ernie_traffic.utils.io import atomic_write_json, read_jsonl
+
+SWEEP_FILE = "sweep.yaml"
+RESULTS_FILE = "results.jsonl"
+PROVENANCE_FILE = "provenance.json"
+
+
+class Sweep(BaseModel):
+    """What a stress test runs: the network, the controllers and the plan."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    network: str
+    controllers: list[str]
+    plan: StressPlan
+
+
+def expand_cells(sweep: Sweep) -> list[dict[str, Any]]:
+    """Every (controller, family, level, seed) cell, baseline first; attacks only on learned controllers."""
+    plan = sweep.plan
+    cells = []
+    for controller in sweep.controllers:
+        learned = not is_classical(controller)
+        runs: list[tuple[str, str | None, float | str | None, dict[str, Any]]] = [(BASELINE, None, None, {})]
+        for family in plan.families:
+            if family.perturbation == OBSERVATION_ATTACK and not learned:
+                continue  # a gradient attack needs a differentiable policy
+            runs += [(family.name, family.perturbation, level, family.params) for level in family.levels]
+        for family_name, perturbation, level, params in runs:
+            for seed in plan.seeds:
+                cells.append(
+                    {
+                        "key": cell_key(controller, family_name, level, seed),
+                        "controller": controller,
+                        "family": family_name,
+                        "perturbation": perturbation,
+                        "level": level,
+                        "params": params,
+                        "seed": seed,
+                        "network": level if perturbation == NETWORK else sweep.network,
+                        "horizon": plan.horizon,
+                    }
+                )
+    return cells
+
+
+def validate_sweep(sweep: Sweep) -> None:
+    """Raise one :class:`UserInputError` listing every problem, before any simulation starts:
+    unknown networks, perturbations or controllers, out-of-range levels, incompatible controllers."""
+    from ernie_traffic.envs.traffic import PerturbationConfig
+    from ernie_traffic.scenarios import resolve_scenario
+
+    problems: list[str] = []
+    networks = [sweep.network] + [
+        str(level) for f in sweep.plan.families if f.perturbation == NETWORK for level in f.levels
+    ]
+    for network in networks:
+        try:
+            resolve_scenario(network)
+        except UserInputError as exc:
+            problems.append(str(exc))
+    for family in sweep.plan.families:
+        if family.perturbation in (NETWORK, OBSERVATION_ATTACK):
+            problems += [
+                f"family {family.name!r}: ε level {level} must be ≥ 0"
+                for level in family.levels
+                if family.perturbation == OBSERVATION_ATTACK and float(level) < 0
+            ]
+            continue
+        for level in family.levels:
+            try:
+                PerturbationConfig(name=family.perturbation, level=level, params=family.params)
+            except (ValidationError, ValueError, KeyError) as exc:
+                reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+                problems.append(f"family {family.name!r}: {family.perturbation} level {level}: {reason}")
+    problems += _controller_problems(sweep, networks)
+    if problems:
+        raise UserInputError("\n".join(problems))
+
+
+def _controller_problems(sweep: Sweep, networks: list[str]) -> list[str]:
+    from ernie_traffic.controllers import CLASSICAL_CONTROLLERS, load_controller
+    from ernie_traffic.stress.compat import incompatibilities
+
+    problems = []
+    for controller in sweep.controllers:
+        if is_classical(controller):
+            continue
+        path = Path(controller)
+        if not path.exists():
+            known = ", ".join(CLASSICAL_CONTROLLERS)
+            problems.append(f"{controller}: not a classical controller ({known}) nor a trained run/export")
+            continue
+        try:
+            loaded = load_controller(path)
+        except UserInputError as exc:
+            problems.append(str(exc))
+            continue
+        for network in dict.fromkeys(networks):
+            problems += [f"{controller}: {p}" for p in incompatibilities(loaded, network)]
+    return problems
+
+
+def load_sweep(out_dir: str | os.PathLike[str]) -> Sweep:
+    """The sweep saved in a sweep directory (for resume and for the report)."""
+    path = Path(out_dir) / SWEEP_FILE
+    if not path.is_file():
+        raise UserInputError(f"{out_dir}: not a stress-test directory (no {SWEEP_FILE})")
+    return build_config(Sweep, read_mapping(path), str(path))
+
+
+def prepare_directory(out_dir: str | os.PathLike[str], sweep: Sweep) -> None:
+    """Create the sweep directory, or check that an existing one holds this same sweep (resume)."""
+    out = Path(out_dir)
+    if (out / SWEEP_FILE).is_file():
+        existing = load_sweep(out)
+        if existing != sweep:
+            raise UserInputError(
+                f"{out}: holds a different sweep (network, controllers or plan); use a new --out directory"
+            )
+        return
+    save_config(sweep, out / SWEEP_FILE)
+
+
+def record_provenance(
+    out_dir: str | os.PathLike[str], command: list[str], backend: str, workers: int
+) -> None:
+    """Append this invocation (command, versions, host) to the sweep's provenance file."""
+    path = Path(out_dir) / PROVENANCE_FILE
+    history = json.loads(path.read_text()) if path.is_file() else []
+    history.append(
+        {
+            "command": command,
+            "backend": backend,
+            "workers": workers,
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "versions": package_versions(),
+        }
+    )
+    atomic_write_json(path, history)
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in ("ernie-traffic", "eclipse-sumo", "libsumo", "torch", "numpy", "matplotlib", "ray"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    if "ernie-traffic" not in versions:  # running from a source tree
+        from ernie_traffic import __version__
+
+        versions["ernie-traffic"] = f"{__version__} (source)"
+    return versions
+
+
+def latest_records(out_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The last record of each cell (a failed cell re-run on resume is superseded by its new record)."""
+    by_key: dict[str, dict[str, Any]] = {}
+    for record in read_jsonl(Path(out_dir) / RESULTS_FILE):
+        by_key[record["key"]] = record
+    return list(by_key.values())
+
+
+def run_sweep(
+    sweep: Sweep,
+    out_dir: str | os.PathLike[str],
+    backend: str = "process",
+    workers: int = 2,
+    address: str | None = None,
+    command: list[str] | None = None,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """Validate, then run every cell of ``sweep`` not yet finished in ``out_dir``; return new records."""
+    validate_sweep(sweep)
+    prepare_directory(out_dir, sweep)
+    record_provenance(out_dir, command or sys.argv, backend, workers)
+    results = Path(out_dir) / RESULTS_FILE
+    return run_cells(expand_cells(sweep), results, run_cell, backend, workers, address, progress)
