@@ -7,6 +7,7 @@ path, ``ernie_traffic.evaluation.evaluate``, like every other user of a controll
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +25,18 @@ def cell_key(controller: str, family: str, level: float | str | None, seed: int)
 
 def is_classical(controller: str) -> bool:
     """Classical controllers are named; learned ones are paths to run directories or exports."""
-    from ernie_traffic.controllers import CLASSICAL_CONTROLLERS
+    from ernie_traffic.controllers.classical import CLASSICAL
 
-    return controller in CLASSICAL_CONTROLLERS
+    return controller in CLASSICAL
 
 
-def build_controller(controller: str) -> Any:
+def build_controller(controller: str, network: str, work_dir: Path) -> Any:
     """A classical controller by name, or a learned one loaded from its run directory / export."""
-    from ernie_traffic.controllers import CLASSICAL_CONTROLLERS, load_controller
+    from ernie_traffic.controllers import load_controller
+    from ernie_traffic.controllers.classical import classical_controller
 
-    if controller in CLASSICAL_CONTROLLERS:
-        return CLASSICAL_CONTROLLERS[controller]()
+    if is_classical(controller):
+        return classical_controller(controller, network, work_dir=work_dir)
     return load_controller(Path(controller))
 
 
@@ -50,7 +52,7 @@ def env_config_for(cell: dict[str, Any]) -> Any:
         )
     fields: dict[str, Any] = {"network": cell["network"], "perturbations": perturbations}
     if cell["horizon"] is not None:
-        fields["horizon"] = cell["horizon"]
+        fields["episode_seconds"] = cell["horizon"]
     return TrafficEnvConfig(**fields)
 
 
@@ -83,8 +85,9 @@ def run_cell(cell: dict[str, Any]) -> dict[str, float]:
     from ernie_traffic.evaluation import evaluate
 
     torch.set_num_threads(1)  # cells run side by side, one per core
-    controller = build_controller(cell["controller"])
-    if cell["perturbation"] == OBSERVATION_ATTACK:
-        controller = AttackedController(controller, float(cell["level"]))
-    metrics = evaluate(controller, env_config_for(cell), seeds=[cell["seed"]])
+    with tempfile.TemporaryDirectory(prefix="ernie-stress-") as work_dir:  # e.g. a Webster program
+        controller = build_controller(cell["controller"], cell["network"], Path(work_dir))
+        if cell["perturbation"] == OBSERVATION_ATTACK:
+            controller = AttackedController(controller, float(cell["level"]))
+        metrics = evaluate(controller, env_config_for(cell), seeds=[cell["seed"]])
     return {name: float(value) for name, value in dict(metrics).items() if np.isscalar(value)}

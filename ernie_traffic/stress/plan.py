@@ -8,8 +8,8 @@ A plan is a YAML file (or the built-in :data:`DEFAULT_PLAN`)::
     families:
       - name: speed
         perturbation: speed_factor
-        levels: [0.6, 0.8, 1.2, 1.4]
-        nominal: 1.0        # where the unperturbed run sits on the severity axis
+        levels: [0.25, 0.5, 1.0]   # severity on the registry's scale: 0 = none, 1 = strongest
+        nominal: 0          # where the unperturbed run sits on the severity axis
       - name: topology
         perturbation: network
         levels: [grid3x3]
@@ -97,15 +97,17 @@ class StressPlan(BaseModel):
         return self
 
 
+# Environment perturbation levels are severities on the registry's scale: 0 = none, 1 = strongest.
+_SEVERITIES = [0.25, 0.5, 0.75, 1.0]
 DEFAULT_PLAN = StressPlan(
     seeds=[0, 1, 2],
     families=[
-        Family(name="speed", perturbation="speed_factor", levels=[0.6, 0.8, 1.2, 1.4], nominal=1.0),
-        Family(name="demand", perturbation="demand_scale", levels=[0.5, 0.75, 1.25, 1.6], nominal=1.0),
-        Family(name="lane_closure", perturbation="lane_closure", levels=[1, 2], nominal=0),
-        Family(name="sensor_noise", perturbation="observation_noise", levels=[0.05, 0.1, 0.2], nominal=0),
-        Family(name="detector_failure", perturbation="detector_failure", levels=[0.1, 0.25], nominal=0),
-        Family(name="malicious_agents", perturbation="malicious_agents", levels=[0.02, 0.05, 0.1], nominal=0),
+        Family(name="speed", perturbation="speed_factor", levels=_SEVERITIES, nominal=0),
+        Family(name="demand", perturbation="demand_scale", levels=_SEVERITIES, nominal=0),
+        Family(name="lane_closure", perturbation="lane_closure", levels=_SEVERITIES, nominal=0),
+        Family(name="sensor_noise", perturbation="observation_noise", levels=_SEVERITIES, nominal=0),
+        Family(name="detector_failure", perturbation="detector_failure", levels=_SEVERITIES, nominal=0),
+        Family(name="malicious_agents", perturbation="malicious_agents", levels=_SEVERITIES, nominal=0),
         Family(
             name="observation_attack", perturbation=OBSERVATION_ATTACK, levels=[0.01, 0.05, 0.1], nominal=0
         ),

@@ -50,6 +50,7 @@ def run_cells(
 
     Each cell is a JSON-able dict with a unique ``"key"``; ``cell_fn(cell)`` returns its metrics.
     """
+    _end_torn_line(results_path)
     done = finished_keys(results_path)
     todo = [c for c in cells if c["key"] not in done]
     written: list[dict[str, Any]] = []
@@ -70,6 +71,16 @@ def run_cells(
     else:
         raise ValueError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
     return written
+
+
+def _end_torn_line(results_path: str | os.PathLike[str]) -> None:
+    """Terminate a torn last line left by a killed writer, so the next record starts a line of its own."""
+    path = Path(results_path)
+    if path.is_file() and path.stat().st_size > 0:
+        with path.open("rb+") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
 
 
 def execute_cell(cell_fn: CellFn, cell: dict[str, Any]) -> dict[str, Any]:

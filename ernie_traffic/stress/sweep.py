@@ -105,7 +105,8 @@ def validate_sweep(sweep: Sweep) -> None:
 
 
 def _controller_problems(sweep: Sweep, networks: list[str]) -> list[str]:
-    from ernie_traffic.controllers import CLASSICAL_CONTROLLERS, load_controller
+    from ernie_traffic.controllers import load_controller
+    from ernie_traffic.controllers.classical import CLASSICAL
     from ernie_traffic.stress.compat import incompatibilities
 
     problems = []
@@ -114,7 +115,7 @@ def _controller_problems(sweep: Sweep, networks: list[str]) -> list[str]:
             continue
         path = Path(controller)
         if not path.exists():
-            known = ", ".join(CLASSICAL_CONTROLLERS)
+            known = ", ".join(CLASSICAL)
             problems.append(f"{controller}: not a classical controller ({known}) nor a trained run/export")
             continue
         try:
