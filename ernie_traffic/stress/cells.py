@@ -2,7 +2,7 @@
 
 A cell is a plain JSON-able dict (it travels to worker processes and Ray tasks and is stored in the
 results file); :func:`run_cell` is what a worker executes. It goes through the single evaluation
-path, ``ernie_traffic.evaluation.evaluate``, like every other user of a controller.
+path, ``ernie_traffic.evaluation.run_episode``, like every other user of a controller.
 """
 
 from __future__ import annotations
@@ -16,6 +16,16 @@ import numpy as np
 from ernie_traffic.stress.plan import NETWORK, OBSERVATION_ATTACK
 
 BASELINE = "baseline"
+LIPSCHITZ_SAMPLES = 64  # observations per intersection fed to the Lipschitz estimate
+# The env's episode metrics as the report names them (the evaluation path calls the return "return").
+METRIC_NAMES = {
+    "mean_delay": "mean_delay",
+    "mean_travel_time": "mean_travel_time",
+    "mean_waiting_time": "mean_waiting_time",
+    "throughput": "throughput",
+    "unfinished": "unfinished",
+    "return": "episode_return",
+}
 
 
 def cell_key(controller: str, family: str, level: float | str | None, seed: int) -> str:
@@ -24,16 +34,16 @@ def cell_key(controller: str, family: str, level: float | str | None, seed: int)
 
 
 def is_classical(controller: str) -> bool:
-    """Classical controllers are named; learned ones are paths to run directories or exports."""
+    """Classical controllers are named; learned ones are paths to training run directories."""
     from ernie_traffic.controllers.classical import CLASSICAL
 
     return controller in CLASSICAL
 
 
 def build_controller(controller: str, network: str, work_dir: Path) -> Any:
-    """A classical controller by name, or a learned one loaded from its run directory / export."""
-    from ernie_traffic.controllers import load_controller
+    """A classical controller by name, or a learned one loaded from its run directory."""
     from ernie_traffic.controllers.classical import classical_controller
+    from ernie_traffic.controllers.learned import load_controller
 
     if is_classical(controller):
         return classical_controller(controller, network, work_dir=work_dir)
@@ -56,38 +66,103 @@ def env_config_for(cell: dict[str, Any]) -> Any:
     return TrafficEnvConfig(**fields)
 
 
-class AttackedController:
-    """A learned controller whose observations pass through the core's PGD attack (radius ε) first."""
+class StressedLearnedController:
+    """A learned controller as the stress test drives it.
 
-    def __init__(self, controller: Any, epsilon: float) -> None:
-        self.inner = controller
-        self.epsilon = epsilon
-        self.name = f"{controller.name}+pgd{epsilon:g}"
-        self.control = controller.control
+    - ``attack_epsilon`` > 0: each observation first goes through the core's PGD attack (ℓ∞ ball of
+      radius ε) that moves the controller's action scores most;
+    - ``min_q_adversary``: a malicious agent (the env's ``malicious_agents`` perturbation) takes the
+      valid action of lowest Q-value. ERNIE-A's threat model picks the action minimising the global Q;
+      QCOMBO's global Q is trained to match the sum of the per-intersection Q-values, so with one
+      agent changed the minimiser is that agent's own lowest-Q action;
+    - records the clean observations it sees, for the empirical Lipschitz constant.
+    """
+
+    def __init__(self, inner: Any, attack_epsilon: float = 0.0, min_q_adversary: bool = False) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.control = inner.control
+        self.additional_files = inner.additional_files
+        self.attack_epsilon = attack_epsilon
+        self.min_q_adversary = min_q_adversary
+        self.modules = inner.policy_modules
+        self.seen: dict[str, list[np.ndarray]] = {agent: [] for agent in self.modules}
+        self._env: Any = None
 
     def reset(self, env: Any) -> None:
         self.inner.reset(env)
+        self._env = env
+        if self.min_q_adversary:
+            env.set_adversary(self._lowest_q_action)
 
     def act(self, observations: dict[str, np.ndarray]) -> dict[str, int]:
+        for agent, obs in observations.items():
+            self.seen[agent].append(np.asarray(obs, dtype=np.float32).copy())
+        if self.attack_epsilon > 0:
+            observations = {agent: self._attacked(agent, obs) for agent, obs in observations.items()}
+        return self.inner.act(observations)
+
+    def _scores(self, agent: str, obs: np.ndarray) -> Any:
+        import torch
+
+        with torch.no_grad():
+            return self.modules[agent](torch.as_tensor(obs, dtype=torch.float32)[None])[0]
+
+    def _attacked(self, agent: str, obs: np.ndarray) -> np.ndarray:
+        import torch
+
         from ernie_traffic.core import observation_attack
 
-        attacked = {
-            agent: observation_attack(self.inner.policy_model(agent), obs, epsilon=self.epsilon)
-            for agent, obs in observations.items()
-        }
-        return self.inner.act(attacked)
+        divergence = "kl" if self.inner.outputs == "logits" else "l2"
+        clean = torch.as_tensor(obs, dtype=torch.float32)[None]
+        attacked = observation_attack(
+            self.modules[agent], clean, epsilon=self.attack_epsilon, divergence=divergence
+        )
+        return attacked[0].numpy()
+
+    def _lowest_q_action(
+        self, agent: str, observations: dict[str, np.ndarray], actions: dict[str, int]
+    ) -> int:
+        index = self.inner.spec.agents.index(agent)
+        valid = np.asarray(self._env.action_mask)[index]
+        scores = self._scores(agent, observations[agent]).numpy()[: len(valid)]
+        return int(np.argmin(np.where(valid[: len(scores)], scores, np.inf)))
+
+    def lipschitz(self, epsilon: float) -> float:
+        """Mean over intersections and sampled states of the core's empirical local Lipschitz constant."""
+        import torch
+
+        from ernie_traffic.core import empirical_lipschitz
+
+        rng = np.random.default_rng(0)
+        estimates = []
+        for agent, seen in self.seen.items():
+            if not seen:
+                continue
+            picks = rng.choice(len(seen), size=min(LIPSCHITZ_SAMPLES, len(seen)), replace=False)
+            obs = torch.as_tensor(np.stack([seen[i] for i in picks]))
+            estimates.append(empirical_lipschitz(self.modules[agent], obs, epsilon=epsilon).mean)
+        return float(np.mean(estimates))
 
 
 def run_cell(cell: dict[str, Any]) -> dict[str, float]:
-    """Simulate one cell and return its metrics (see :data:`ernie_traffic.stress.plan.METRICS`)."""
+    """Simulate one cell and return its metrics (see :data:`ernie_traffic.stress.plan.METRICS`);
+    an unperturbed learned controller's cell also measures its empirical Lipschitz constant."""
     import torch
 
-    from ernie_traffic.evaluation import evaluate
+    from ernie_traffic.evaluation import run_episode
 
     torch.set_num_threads(1)  # cells run side by side, one per core
     with tempfile.TemporaryDirectory(prefix="ernie-stress-") as work_dir:  # e.g. a Webster program
         controller = build_controller(cell["controller"], cell["network"], Path(work_dir))
-        if cell["perturbation"] == OBSERVATION_ATTACK:
-            controller = AttackedController(controller, float(cell["level"]))
-        metrics = evaluate(controller, env_config_for(cell), seeds=[cell["seed"]])
-    return {name: float(value) for name, value in dict(metrics).items() if np.isscalar(value)}
+        if not is_classical(cell["controller"]):
+            controller = StressedLearnedController(
+                controller,
+                attack_epsilon=float(cell["level"]) if cell["perturbation"] == OBSERVATION_ATTACK else 0.0,
+                min_q_adversary=cell["adversary"] == "min_q",
+            )
+        episode = run_episode(controller, env_config_for(cell), seed=cell["seed"])
+    metrics = {ours: float(episode[theirs]) for theirs, ours in METRIC_NAMES.items()}
+    if cell["family"] == BASELINE and isinstance(controller, StressedLearnedController):
+        metrics["lipschitz"] = controller.lipschitz(cell["lipschitz_epsilon"])
+    return metrics

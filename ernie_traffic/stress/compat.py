@@ -11,15 +11,15 @@ def network_interface(network: str) -> dict[str, int]:
 
     env = TrafficSignalEnv(TrafficEnvConfig(network=network))
     try:
-        observations, _ = env.reset(seed=0)
-        return {agent: int(obs.shape[-1]) for agent, obs in observations.items()}
+        env.reset(seed=0)
+        return {agent: int(env.observation_space(agent).shape[0]) for agent in env.possible_agents}
     finally:
         env.close()
 
 
 def incompatibilities(controller: Any, network: str) -> list[str]:
     """Problems that keep ``controller`` from driving ``network``; empty when it fits."""
-    expected: dict[str, int] = controller.observation_sizes  # agent id -> observation length
+    expected = {agent: spec["obs_dim"] for agent, spec in controller.observation_spec.items()}
     actual = network_interface(network)
     problems = []
     missing, extra = sorted(set(expected) - set(actual)), sorted(set(actual) - set(expected))

@@ -10,6 +10,10 @@ A plan is a YAML file (or the built-in :data:`DEFAULT_PLAN`)::
         perturbation: speed_factor
         levels: [0.25, 0.5, 1.0]   # severity on the registry's scale: 0 = none, 1 = strongest
         nominal: 0          # where the unperturbed run sits on the severity axis
+      - name: malicious
+        perturbation: malicious_agents
+        levels: [0.25, 0.5]
+        adversary: min_q    # or random
       - name: topology
         perturbation: network
         levels: [grid3x3]
@@ -22,7 +26,7 @@ controller's observations, level = ε) and ``network`` (levels name other networ
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -57,6 +61,11 @@ class Family(BaseModel):
     nominal: float | None = Field(
         default=None, description="Severity of the unperturbed run, drawn as the first point of each line."
     )
+    adversary: Literal["random", "min_q"] = Field(
+        default="min_q",
+        description="malicious_agents only: a learned controller's malicious agent takes its lowest-Q action "
+        "(min_q, the ERNIE-A threat model) or a random one; classical controllers' is always random.",
+    )
 
     @model_validator(mode="after")
     def _levels_match_kind(self) -> Family:
@@ -80,6 +89,11 @@ class StressPlan(BaseModel):
         default=None, gt=0, description="Simulated seconds per cell; default: the scenario's demand window."
     )
     metric: str = Field(default="mean_delay", description=f"Headline metric, one of {', '.join(METRICS)}.")
+    lipschitz_epsilon: float = Field(
+        default=0.05,
+        gt=0,
+        description="Radius of the ball in which a learned controller's Lipschitz constant is measured.",
+    )
     families: list[Family] = Field(min_length=1)
 
     @model_validator(mode="after")

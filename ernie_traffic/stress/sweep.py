@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.stress.cells import BASELINE, cell_key, is_classical, run_cell
-from ernie_traffic.stress.plan import NETWORK, OBSERVATION_ATTACK, StressPlan
+from ernie_traffic.stress.plan import NETWORK, OBSERVATION_ATTACK, Family, StressPlan
 from ernie_traffic.stress.runner import Progress, run_cells
 from ernie_traffic.utils.config_files import build_config, read_mapping, save_config
 from ernie_traffic.utils.io import atomic_write_json, read_jsonl
@@ -47,12 +47,13 @@ def expand_cells(sweep: Sweep) -> list[dict[str, Any]]:
     cells = []
     for controller in sweep.controllers:
         learned = not is_classical(controller)
-        runs: list[tuple[str, str | None, float | str | None, dict[str, Any]]] = [(BASELINE, None, None, {})]
+        runs: list[tuple[str, Family | None, float | str | None]] = [(BASELINE, None, None)]
         for family in plan.families:
             if family.perturbation == OBSERVATION_ATTACK and not learned:
                 continue  # a gradient attack needs a differentiable policy
-            runs += [(family.name, family.perturbation, level, family.params) for level in family.levels]
-        for family_name, perturbation, level, params in runs:
+            runs += [(family.name, family, level) for level in family.levels]
+        for family_name, family, level in runs:
+            perturbation = family.perturbation if family else None
             for seed in plan.seeds:
                 cells.append(
                     {
@@ -61,10 +62,14 @@ def expand_cells(sweep: Sweep) -> list[dict[str, Any]]:
                         "family": family_name,
                         "perturbation": perturbation,
                         "level": level,
-                        "params": params,
+                        "params": family.params if family else {},
+                        "adversary": family.adversary
+                        if learned and perturbation == "malicious_agents"
+                        else None,
                         "seed": seed,
                         "network": level if perturbation == NETWORK else sweep.network,
                         "horizon": plan.horizon,
+                        "lipschitz_epsilon": plan.lipschitz_epsilon,
                     }
                 )
     return cells
@@ -73,7 +78,6 @@ def expand_cells(sweep: Sweep) -> list[dict[str, Any]]:
 def validate_sweep(sweep: Sweep) -> None:
     """Raise one :class:`UserInputError` listing every problem, before any simulation starts:
     unknown networks, perturbations or controllers, out-of-range levels, incompatible controllers."""
-    from ernie_traffic.envs.traffic import PerturbationConfig
     from ernie_traffic.scenarios import resolve_scenario
 
     problems: list[str] = []
@@ -86,27 +90,40 @@ def validate_sweep(sweep: Sweep) -> None:
         except UserInputError as exc:
             problems.append(str(exc))
     for family in sweep.plan.families:
-        if family.perturbation in (NETWORK, OBSERVATION_ATTACK):
-            problems += [
-                f"family {family.name!r}: ε level {level} must be ≥ 0"
-                for level in family.levels
-                if family.perturbation == OBSERVATION_ATTACK and float(level) < 0
-            ]
-            continue
-        for level in family.levels:
-            try:
-                PerturbationConfig(name=family.perturbation, level=level, params=family.params)
-            except (ValidationError, ValueError, KeyError) as exc:
-                reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-                problems.append(f"family {family.name!r}: {family.perturbation} level {level}: {reason}")
+        problems += [f"family {family.name!r}: {p}" for p in _family_problems(family)]
     problems += _controller_problems(sweep, networks)
     if problems:
         raise UserInputError("\n".join(problems))
 
 
+def _family_problems(family: Family) -> list[str]:
+    """Unknown perturbation, level out of its range, or parameters the perturbation does not take."""
+    from ernie_traffic.envs.traffic.config import PerturbationConfig
+    from ernie_traffic.envs.traffic.perturbations import PERTURBATIONS
+
+    if family.perturbation == NETWORK:
+        return []
+    if family.perturbation == OBSERVATION_ATTACK:
+        return [f"attack radius ε = {level} must be > 0" for level in family.levels if float(level) <= 0]
+    if family.perturbation not in PERTURBATIONS:
+        known = ", ".join([*PERTURBATIONS, OBSERVATION_ATTACK, NETWORK])
+        return [f"unknown perturbation {family.perturbation!r}; known: {known}"]
+    problems = []
+    for level in family.levels:
+        try:
+            PERTURBATIONS[family.perturbation](
+                PerturbationConfig(name=family.perturbation, level=level, params=family.params)
+            )
+        except ValidationError as exc:
+            problems.append(f"{family.perturbation} level {level}: {exc.errors()[0]['msg']}")
+        except UserInputError as exc:
+            problems.append(str(exc))
+    return problems
+
+
 def _controller_problems(sweep: Sweep, networks: list[str]) -> list[str]:
-    from ernie_traffic.controllers import load_controller
     from ernie_traffic.controllers.classical import CLASSICAL
+    from ernie_traffic.controllers.learned import load_controller
     from ernie_traffic.stress.compat import incompatibilities
 
     problems = []

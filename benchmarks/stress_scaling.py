@@ -1,0 +1,66 @@
+"""Cells per minute of a stress sweep with 1 and 2 process-pool workers and with Ray, side by side.
+
+    PYTHONPATH=$PWD:$PWD/deploy python benchmarks/stress_scaling.py [--cells 8] [--horizon 600] [--no-ray]
+
+Every configuration runs the same cells (fixed-time and max-pressure on grid2x2, speed perturbation,
+distinct seeds) into a fresh results file; the speed-up is measured against 1 worker in the same run.
+Goal: ≥ 1.8× with 2 workers on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from ernie_traffic.stress.cells import run_cell
+from ernie_traffic.stress.plan import Family, StressPlan
+from ernie_traffic.stress.runner import run_cells
+from ernie_traffic.stress.sweep import Sweep, expand_cells
+
+
+def bench_cells(count: int, horizon: float) -> list[dict]:
+    seeds = list(range(count // 2))
+    plan = StressPlan(
+        seeds=seeds,
+        horizon=horizon,
+        families=[Family(name="speed", perturbation="speed_factor", levels=[0.5])],
+    )
+    sweep = Sweep(network="grid2x2", controllers=["fixed-time", "max-pressure"], plan=plan)
+    return [c for c in expand_cells(sweep) if c["family"] == "speed"][:count]
+
+
+def cells_per_minute(cells: list[dict], backend: str, workers: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        records = run_cells(cells, Path(tmp) / "results.jsonl", run_cell, backend=backend, workers=workers)
+        elapsed = time.perf_counter() - start
+    failed = [r["key"] for r in records if r["status"] != "ok"]
+    if failed:
+        raise SystemExit(f"cells failed: {failed}")
+    return 60.0 * len(cells) / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", type=int, default=8)
+    parser.add_argument("--horizon", type=float, default=600.0, help="simulated seconds per cell")
+    parser.add_argument("--no-ray", action="store_true", help="skip the Ray backend")
+    args = parser.parse_args()
+    cells = bench_cells(args.cells, args.horizon)
+    print(f"{len(cells)} cells of {args.horizon:g} simulated s on grid2x2; {os.cpu_count()} CPU(s)")
+    configs = [("process", 1), ("process", 2)] + ([] if args.no_ray else [("ray", 2)])
+    rates = {}
+    for backend, workers in configs:
+        rates[(backend, workers)] = cells_per_minute(cells, backend, workers)
+        print(f"{backend:8s} workers={workers}: {rates[(backend, workers)]:6.1f} cells/min")
+    one = rates[("process", 1)]
+    for (backend, workers), rate in rates.items():
+        if (backend, workers) != ("process", 1):
+            print(f"speed-up {backend} x{workers} vs process x1: {rate / one:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
