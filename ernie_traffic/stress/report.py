@@ -29,6 +29,7 @@ from ernie_traffic.stress.sweep import (
     SWEEP_FILE,
     expand_cells,
     latest_records,
+    level_setting,
     load_sweep,
 )
 from ernie_traffic.utils.io import atomic_write_bytes, atomic_write_text
@@ -73,15 +74,18 @@ def _family_figure(summary: Summary, family: Family) -> Figure:
             line = ax.plot(xs, mean, marker="o", label=controller)[0]
             ax.fill_between(xs, [s.low for _, s in points], [s.high for _, s in points],
                             color=line.get_color(), alpha=0.2)  # fmt: skip
-            if categorical:
-                ax.set_xticks(xs, [str(x) for x, _ in points])
+            ax.set_xticks(xs, [_tick(family, x) for x, _ in points], fontsize=7)
         ax.set_title(metric)
-        ax.set_xlabel(f"{family.perturbation} level")
+        ax.set_xlabel(f"{family.perturbation} severity")
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=8)
     fig.suptitle(f"{family.name}: mean over seeds, band = seed range")
     caption = f"{family.name}: every metric against {family.perturbation} level; band spans the seeds."
     return Figure(f"{family.name}_levels", caption, _png(fig))
+
+
+def _tick(family: Family, level: float | str) -> str:
+    return str(level) if family.perturbation == NETWORK else f"{level:g}\n{level_setting(family, level)}"
 
 
 def _percentile_figure(summary: Summary, family: Family) -> Figure:
@@ -113,7 +117,7 @@ Table = tuple[list[str], list[list[str]]]
 
 
 def _family_table(summary: Summary, family: Family) -> Table:
-    header = ["controller", "level", *[f"{m} (mean ± std)" for m in METRICS], "seeds"]
+    header = ["controller", "level", "setting", *[f"{m} (mean ± std)" for m in METRICS], "seeds"]
     rows = []
     for controller in summary.sweep.controllers:
         for level in [None, *family.levels]:
@@ -123,7 +127,10 @@ def _family_table(summary: Summary, family: Family) -> Table:
                 continue
             cells = [f"{_fmt(s.mean)} ± {_fmt(s.std)}" if (s := stats.get(m)) else "–" for m in METRICS]
             seeds = max(len(s.values) for s in stats.values())
-            rows.append([controller, "unperturbed" if level is None else str(level), *cells, str(seeds)])
+            setting = "–" if level is None else level_setting(family, level)
+            rows.append(
+                [controller, "unperturbed" if level is None else str(level), setting, *cells, str(seeds)]
+            )
     return header, rows
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ernie_traffic.stress.cells import BASELINE
-from ernie_traffic.stress.plan import HIGHER_IS_BETTER, METRICS, Family
+from ernie_traffic.stress.plan import HIGHER_IS_BETTER, METRICS, NETWORK, Family
 from ernie_traffic.stress.sweep import Sweep
 
 
@@ -70,7 +70,9 @@ class Summary:
         """(severity, stat) points of one line of a family plot; the baseline sits at ``family.nominal``."""
         points: list[tuple[Any, Stat]] = []
         base = self.baseline(controller, metric)
-        if family.nominal is not None and base is not None:
+        if base is not None and family.perturbation == NETWORK:
+            points.append((self.sweep.network, base))
+        elif base is not None and family.nominal is not None:
             points.append((family.nominal, base))
         for level in family.levels:
             stat = self.stat(controller, family.name, level, metric)

@@ -121,6 +121,19 @@ def _family_problems(family: Family) -> list[str]:
     return problems
 
 
+def level_setting(family: Family, level: float | str) -> str:
+    """What a severity level means physically, e.g. ``factor=0.75`` for speed_factor at level 0.5."""
+    from ernie_traffic.envs.traffic.perturbations import PERTURBATIONS
+
+    if family.perturbation == OBSERVATION_ATTACK:
+        return f"ε={level:g}"
+    perturbation = PERTURBATIONS.get(family.perturbation)
+    if perturbation is None:
+        return str(level)
+    value = family.params.get(perturbation.parameter, perturbation.at_level(float(level)))
+    return f"{perturbation.parameter}={value:g}"
+
+
 def _controller_problems(sweep: Sweep, networks: list[str]) -> list[str]:
     from ernie_traffic.controllers.classical import CLASSICAL
     from ernie_traffic.controllers.learned import load_controller
