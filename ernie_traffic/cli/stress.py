@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 
 from ernie_traffic.errors import UserInputError
-from ernie_traffic.stress import Sweep, load_plan, run_sweep, write_report
+from ernie_traffic.stress import Sweep, load_plan, run_sweep
+from ernie_traffic.stress.report import write_report
 from ernie_traffic.stress.runner import BACKENDS
 from ernie_traffic.utils.config_files import build_config
 

@@ -42,11 +42,16 @@ def is_classical(controller: str) -> bool:
 
 def build_controller(controller: str, network: str, work_dir: Path) -> Any:
     """A classical controller by name, or a learned one loaded from its run directory."""
-    from ernie_traffic.controllers.classical import classical_controller
+    if is_classical(controller):
+        from ernie_traffic.controllers.classical import classical_controller
+
+        return classical_controller(controller, network, work_dir=work_dir)
+    # Imported only here: torch takes seconds to import, and classical cells never need it.
+    import torch
+
     from ernie_traffic.controllers.learned import load_controller
 
-    if is_classical(controller):
-        return classical_controller(controller, network, work_dir=work_dir)
+    torch.set_num_threads(1)  # cells run side by side, one per core
     return load_controller(Path(controller))
 
 
@@ -148,11 +153,8 @@ class StressedLearnedController:
 def run_cell(cell: dict[str, Any]) -> dict[str, float]:
     """Simulate one cell and return its metrics (see :data:`ernie_traffic.stress.plan.METRICS`);
     an unperturbed learned controller's cell also measures its empirical Lipschitz constant."""
-    import torch
-
     from ernie_traffic.evaluation import run_episode
 
-    torch.set_num_threads(1)  # cells run side by side, one per core
     with tempfile.TemporaryDirectory(prefix="ernie-stress-") as work_dir:  # e.g. a Webster program
         controller = build_controller(cell["controller"], cell["network"], Path(work_dir))
         if not is_classical(cell["controller"]):
