@@ -51,11 +51,14 @@ def main() -> None:
     args = parser.parse_args()
     cells = bench_cells(args.cells, args.horizon)
     print(f"{len(cells)} cells of {args.horizon:g} simulated s on grid2x2; {os.cpu_count()} CPU(s)")
+    # A speed-up is only meaningful on otherwise idle cores: print what else was running.
+    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     configs = [("process", 1), ("process", 2)] + ([] if args.no_ray else [("ray", 2)])
     rates = {}
     for backend, workers in configs:
         rates[(backend, workers)] = cells_per_minute(cells, backend, workers)
         print(f"{backend:8s} workers={workers}: {rates[(backend, workers)]:6.1f} cells/min")
+    print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     one = rates[("process", 1)]
     for (backend, workers), rate in rates.items():
         if (backend, workers) != ("process", 1):

@@ -78,7 +78,8 @@ def _family_figure(summary: Summary, family: Family) -> Figure:
         ax.set_title(metric)
         ax.set_xlabel(f"{family.perturbation} severity")
         ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=8)
+    if axes[0, 0].get_legend_handles_labels()[0]:
+        axes[0, 0].legend(fontsize=8)
     fig.suptitle(f"{family.name}: mean over seeds, band = seed range")
     caption = f"{family.name}: every metric against {family.perturbation} level; band spans the seeds."
     return Figure(f"{family.name}_levels", caption, _png(fig))
@@ -106,7 +107,8 @@ def _percentile_figure(summary: Summary, family: Family) -> Figure:
     ax.set_ylabel(metric)
     ax.set_title(f"{family.name}: {metric} percentiles")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     caption = f"{family.name}: sorted per-seed {metric} over all perturbed levels (paper fig. 5a/b style)."
     return Figure(f"{family.name}_percentiles", caption, _png(fig))
 

@@ -163,18 +163,20 @@ def _run_process_pool(
                 worker = by_handle[handle]
                 if worker.cell is None:  # already settled through its other handle
                     continue
+                outcome = None
                 if handle is worker.conn and worker.conn.poll():
-                    try:
-                        settle(worker, worker.conn.recv())
-                        continue
-                    except (EOFError, OSError):
-                        pass
-                if worker.process.is_alive() and handle is worker.conn:
-                    continue
-                # The process died mid-cell (SUMO crash, OOM kill): replace it.
-                worker.process.join()
-                settle(worker, _crash_outcome(worker.process.exitcode))
-                pool[pool.index(worker)] = _Worker(ctx, cell_fn)
+                    with contextlib.suppress(EOFError, OSError):
+                        outcome = worker.conn.recv()
+                if outcome is None and worker.process.is_alive():
+                    continue  # the pipe closed first; the process's exit is reported next
+                if outcome is None:  # the process died mid-cell (SUMO crash, OOM kill)
+                    worker.process.join()
+                    outcome = _crash_outcome(worker.process.exitcode)
+                settle(worker, outcome)
+                if outcome["status"] != "ok":
+                    # After a fatal SUMO error libsumo's state is suspect: the next cell gets a fresh process.
+                    worker.stop()
+                    pool[pool.index(worker)] = _Worker(ctx, cell_fn)
     finally:
         for worker in pool:
             worker.stop()

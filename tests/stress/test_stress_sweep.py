@@ -13,7 +13,15 @@ import pytest
 from conftest import tiny_sweep
 
 from ernie_traffic.errors import UserInputError
-from ernie_traffic.stress import Family, StressPlan, Sweep, run_sweep
+from ernie_traffic.stress import (
+    DEFAULT_PLAN,
+    Family,
+    StressPlan,
+    Sweep,
+    expand_cells,
+    run_sweep,
+    validate_sweep,
+)
 from ernie_traffic.stress.report import write_report
 from ernie_traffic.stress.sweep import RESULTS_FILE, latest_records
 from ernie_traffic.utils.io import read_jsonl
@@ -147,3 +155,15 @@ def test_cli_report_writes_html_and_markdown(swept):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [str(out / "report.html"), str(out / "report.md")]
+
+
+def test_built_in_plan_is_valid_for_classical_and_learned_controllers(untrained_run):
+    sweep = Sweep(network="grid2x2", controllers=["fixed-time", str(untrained_run)], plan=DEFAULT_PLAN)
+    validate_sweep(sweep)
+    cells = expand_cells(sweep)
+    families = {f.name: len(f.levels) for f in DEFAULT_PLAN.families}
+    per_seed = {"fixed-time": 1 + sum(families.values()) - families["observation_attack"],
+                str(untrained_run): 1 + sum(families.values())}  # fmt: skip
+    for controller, count in per_seed.items():
+        assert sum(c["controller"] == controller for c in cells) == count * len(DEFAULT_PLAN.seeds)
+    assert len({c["key"] for c in cells}) == len(cells)
