@@ -62,7 +62,7 @@ def _png(fig: plt.Figure) -> bytes:
 
 
 def _family_figure(summary: Summary, family: Family) -> Figure:
-    fig, axes = plt.subplots(2, 3, figsize=(13, 6.5), squeeze=False)
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7), squeeze=False, layout="constrained")
     categorical = family.perturbation == NETWORK
     for ax, metric in zip(axes.flat, METRICS, strict=True):
         for controller in summary.sweep.controllers:
@@ -92,7 +92,7 @@ def _tick(family: Family, level: float | str) -> str:
 def _percentile_figure(summary: Summary, family: Family) -> Figure:
     """Sorted per-seed outcomes over the family's perturbed levels (robustness across seeds)."""
     metric = summary.metric
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
     for controller in summary.sweep.controllers:
         outcomes = sorted(
             v
