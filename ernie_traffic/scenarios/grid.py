@@ -106,7 +106,7 @@ def generate_grid_from_spec(spec: GridSpec, out_dir: Path, name: str | None = No
             atomic_write_text(out_dir / file, text)
     atomic_write_text(out_dir / cfg, sumocfg_text(net, [routes], 0.0, spec.duration))
     atomic_write_text(out_dir / "README.md", _readme(name, spec, out_dir, commands))
-    return Scenario(name, out_dir / net, (out_dir / routes,), "user", begin=0.0, end=spec.duration)
+    return Scenario(name, out_dir / net, (out_dir / routes,), "generated", begin=0.0, end=spec.duration)
 
 
 def sumocfg_text(net_file: str, route_files: list[str], begin: float, end: float) -> str:

@@ -31,7 +31,7 @@ class Scenario:
     name: str
     net_file: Path
     route_files: tuple[Path, ...]
-    source: str  # "bundled", "resco" or "user"
+    source: str  # "bundled", "resco", "user", "generated" (a new grid) or "variant" (of another scenario)
     additional_files: tuple[Path, ...] = field(default=())
     begin: float = 0.0  # simulation time (s) at which the demand starts, from the .sumocfg
     end: float = 3600.0  # simulation time (s) at which the demand's hour ends
