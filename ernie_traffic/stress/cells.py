@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ernie_traffic.stress.plan import NETWORK, OBSERVATION_ATTACK
+from ernie_traffic.stress.plan import OBSERVATION_ATTACK, RUNNER_KINDS, TURNING_MIX
 
 BASELINE = "baseline"
 LIPSCHITZ_SAMPLES = 64  # observations per intersection fed to the Lipschitz estimate
@@ -55,17 +55,26 @@ def build_controller(controller: str, network: str, work_dir: Path) -> Any:
     return load_controller(Path(controller))
 
 
-def env_config_for(cell: dict[str, Any]) -> Any:
-    """The traffic environment config of a cell: its network, horizon and perturbation."""
+def env_config_for(cell: dict[str, Any], work_dir: Path) -> Any:
+    """The traffic environment config of a cell: its network and demand, horizon and perturbation."""
     from ernie_traffic.envs.traffic import PerturbationConfig, TrafficEnvConfig
 
     perturbation = cell["perturbation"]
-    perturbations = []
-    if perturbation not in (None, NETWORK, OBSERVATION_ATTACK):
-        perturbations.append(
-            PerturbationConfig(name=perturbation, level=cell["level"], params=cell["params"])
+    fields: dict[str, Any] = {"network": cell["network"], "perturbations": []}
+    if perturbation == TURNING_MIX:
+        from ernie_traffic.scenarios import resolve_scenario
+        from ernie_traffic.scenarios.variants import turning_mix_variant
+
+        scenario = resolve_scenario(cell["network"])
+        weights = {cell["params"].get("turn", "left"): float(cell["level"])}
+        variant = turning_mix_variant(
+            scenario, work_dir, weights, seed=cell["seed"], name=f"{scenario.name}_turns"
         )
-    fields: dict[str, Any] = {"network": cell["network"], "perturbations": perturbations}
+        fields.update(network=str(variant.net_file), route_files=list(variant.route_files))
+    elif perturbation not in (None, *RUNNER_KINDS):
+        fields["perturbations"] = [
+            PerturbationConfig(name=perturbation, level=cell["level"], params=cell["params"])
+        ]
     if cell["horizon"] is not None:
         fields["episode_seconds"] = cell["horizon"]
     return TrafficEnvConfig(**fields)
@@ -155,7 +164,8 @@ def run_cell(cell: dict[str, Any]) -> dict[str, float]:
     an unperturbed learned controller's cell also measures its empirical Lipschitz constant."""
     from ernie_traffic.evaluation import run_episode
 
-    with tempfile.TemporaryDirectory(prefix="ernie-stress-") as work_dir:  # e.g. a Webster program
+    # Files a cell writes (a Webster program, a demand variant) live and die with it.
+    with tempfile.TemporaryDirectory(prefix="ernie-stress-") as work_dir:
         controller = build_controller(cell["controller"], cell["network"], Path(work_dir))
         if not is_classical(cell["controller"]):
             controller = StressedLearnedController(
@@ -163,7 +173,7 @@ def run_cell(cell: dict[str, Any]) -> dict[str, float]:
                 attack_epsilon=float(cell["level"]) if cell["perturbation"] == OBSERVATION_ATTACK else 0.0,
                 min_q_adversary=cell["adversary"] == "min_q",
             )
-        episode = run_episode(controller, env_config_for(cell), seed=cell["seed"])
+        episode = run_episode(controller, env_config_for(cell, Path(work_dir)), seed=cell["seed"])
     metrics = {ours: float(episode[theirs]) for theirs, ours in METRIC_NAMES.items()}
     if cell["family"] == BASELINE and isinstance(controller, StressedLearnedController):
         metrics["lipschitz"] = controller.lipschitz(cell["lipschitz_epsilon"])

@@ -18,9 +18,10 @@ A plan is a YAML file (or the built-in :data:`DEFAULT_PLAN`)::
         perturbation: network
         levels: [grid3x3]
 
-``perturbation`` is a name from the traffic environment's perturbation registry, or one of the two
+``perturbation`` is a name from the traffic environment's perturbation registry, or one of the
 kinds the stress runner applies itself: ``observation_attack`` (the core's PGD attack on a learned
-controller's observations, level = ε) and ``network`` (levels name other networks).
+controller's observations, level = ε), ``turning_mix`` (the scenario's demand redrawn with one turn
+kind weighted by the level; ``params: {turn: left}``) and ``network`` (levels name other networks).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from ernie_traffic.utils.config_files import build_config, read_mapping
 
 OBSERVATION_ATTACK = "observation_attack"
 NETWORK = "network"
+TURNING_MIX = "turning_mix"
+RUNNER_KINDS = (OBSERVATION_ATTACK, NETWORK, TURNING_MIX)  # applied by the stress runner, not the env
 METRICS = (
     "mean_delay",
     "mean_travel_time",
@@ -52,7 +55,8 @@ class Family(BaseModel):
 
     name: str = Field(description="Label of the family in the report, e.g. 'speed'.")
     perturbation: str = Field(
-        description="Environment perturbation name, 'observation_attack' (ε levels) or 'network'."
+        description="Environment perturbation name, 'observation_attack' (ε levels), 'turning_mix' "
+        "(turn-weight levels) or 'network' (network-name levels)."
     )
     levels: list[float | str] = Field(
         min_length=1, description="Severity levels (network names for 'network')."
@@ -118,6 +122,9 @@ DEFAULT_PLAN = StressPlan(
     families=[
         Family(name="speed", perturbation="speed_factor", levels=_SEVERITIES, nominal=0),
         Family(name="demand", perturbation="demand_scale", levels=_SEVERITIES, nominal=0),
+        Family(
+            name="left_turns", perturbation=TURNING_MIX, levels=[2.0, 4.0], params={"turn": "left"}, nominal=1
+        ),
         Family(name="lane_closure", perturbation="lane_closure", levels=_SEVERITIES, nominal=0),
         Family(name="sensor_noise", perturbation="observation_noise", levels=_SEVERITIES, nominal=0),
         Family(name="detector_failure", perturbation="detector_failure", levels=_SEVERITIES, nominal=0),

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.stress.cells import BASELINE, cell_key, is_classical, run_cell
-from ernie_traffic.stress.plan import NETWORK, OBSERVATION_ATTACK, Family, StressPlan
+from ernie_traffic.stress.plan import NETWORK, OBSERVATION_ATTACK, TURNING_MIX, Family, StressPlan
 from ernie_traffic.stress.runner import Progress, run_cells
 from ernie_traffic.utils.config_files import build_config, read_mapping, save_config
 from ernie_traffic.utils.io import atomic_write_json, read_jsonl
@@ -105,6 +105,8 @@ def _family_problems(family: Family) -> list[str]:
         return []
     if family.perturbation == OBSERVATION_ATTACK:
         return [f"attack radius ε = {level} must be > 0" for level in family.levels if float(level) <= 0]
+    if family.perturbation == TURNING_MIX:
+        return _turning_mix_problems(family)
     if family.perturbation not in PERTURBATIONS:
         known = ", ".join([*PERTURBATIONS, OBSERVATION_ATTACK, NETWORK])
         return [f"unknown perturbation {family.perturbation!r}; known: {known}"]
@@ -121,12 +123,25 @@ def _family_problems(family: Family) -> list[str]:
     return problems
 
 
+def _turning_mix_problems(family: Family) -> list[str]:
+    from ernie_traffic.scenarios.variants import TURN_KINDS
+
+    problems = [f"turn weight {level} must be > 0" for level in family.levels if float(level) <= 0]
+    if set(family.params) - {"turn"}:
+        problems.append(f"turning_mix takes only the param 'turn', got {sorted(family.params)}")
+    if family.params.get("turn", "left") not in TURN_KINDS:
+        problems.append(f"turn {family.params['turn']!r} is not one of {', '.join(TURN_KINDS)}")
+    return problems
+
+
 def level_setting(family: Family, level: float | str) -> str:
     """What a severity level means physically, e.g. ``factor=0.75`` for speed_factor at level 0.5."""
     from ernie_traffic.envs.traffic.perturbations import PERTURBATIONS
 
     if family.perturbation == OBSERVATION_ATTACK:
         return f"ε={level:g}"
+    if family.perturbation == TURNING_MIX:
+        return f"{family.params.get('turn', 'left')} turns ×{level:g}"
     perturbation = PERTURBATIONS.get(family.perturbation)
     if perturbation is None:
         return str(level)

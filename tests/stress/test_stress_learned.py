@@ -24,7 +24,7 @@ def test_malicious_agents_take_lowest_q_actions_at_the_configured_rate(untrained
     controller = StressedLearnedController(
         build_controller(cell["controller"], "grid2x2", tmp_path), min_q_adversary=True
     )
-    env = TrafficSignalEnv(env_config_for(cell))
+    env = TrafficSignalEnv(env_config_for(cell, tmp_path))
     chosen: list[tuple[str, np.ndarray, int]] = []
     try:
         observations, _ = env.reset(seed=cell["seed"])

@@ -22,6 +22,7 @@ from ernie_traffic.stress import (
     run_sweep,
     validate_sweep,
 )
+from ernie_traffic.stress.cells import env_config_for, run_cell
 from ernie_traffic.stress.report import write_report
 from ernie_traffic.stress.sweep import RESULTS_FILE, latest_records
 from ernie_traffic.utils.io import read_jsonl
@@ -167,3 +168,14 @@ def test_built_in_plan_is_valid_for_classical_and_learned_controllers(untrained_
     for controller, count in per_seed.items():
         assert sum(c["controller"] == controller for c in cells) == count * len(DEFAULT_PLAN.seeds)
     assert len({c["key"] for c in cells}) == len(cells)
+
+
+def test_turning_mix_cell_drives_a_redrawn_demand(tmp_path):
+    plan = StressPlan(seeds=[0], horizon=300, families=[
+        Family(name="left", perturbation="turning_mix", levels=[4.0], params={"turn": "left"}, nominal=1)
+    ])  # fmt: skip
+    base, turned = (c for c in expand_cells(tiny_sweep(controllers=["fixed-time"], plan=plan)))
+    assert turned["perturbation"] == "turning_mix"
+    config = env_config_for(turned, tmp_path)
+    assert config.network.endswith("grid2x2_turns.net.xml") and config.route_files
+    assert run_cell(base) != run_cell(turned)
