@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -32,15 +33,20 @@ def bench_cells(count: int, horizon: float) -> list[dict]:
     return [c for c in expand_cells(sweep) if c["family"] == "speed"][:count]
 
 
-def cells_per_minute(cells: list[dict], backend: str, workers: int) -> float:
+def cells_per_minute(cells: list[dict], backend: str, workers: int) -> tuple[float, float | None]:
+    """Cells per minute, and for the process pool the cores its workers got (CPU seconds / wall
+    seconds): below ``workers`` means other processes took the rest of the machine."""
     with tempfile.TemporaryDirectory() as tmp:
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         records = run_cells(cells, Path(tmp) / "results.jsonl", run_cell, backend=backend, workers=workers)
         elapsed = time.perf_counter() - start
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
     failed = [r["key"] for r in records if r["status"] != "ok"]
     if failed:
         raise SystemExit(f"cells failed: {failed}")
-    return 60.0 * len(cells) / elapsed
+    cpu = (children.ru_utime + children.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
+    return 60.0 * len(cells) / elapsed, (cpu / elapsed if backend == "process" else None)
 
 
 def main() -> None:
@@ -56,8 +62,10 @@ def main() -> None:
     configs = [("process", 1), ("process", 2)] + ([] if args.no_ray else [("ray", 2)])
     rates = {}
     for backend, workers in configs:
-        rates[(backend, workers)] = cells_per_minute(cells, backend, workers)
-        print(f"{backend:8s} workers={workers}: {rates[(backend, workers)]:6.1f} cells/min")
+        rate, cores = cells_per_minute(cells, backend, workers)
+        rates[(backend, workers)] = rate
+        got = "" if cores is None else f"  (workers got {cores:.2f} cores)"
+        print(f"{backend:8s} workers={workers}: {rate:6.1f} cells/min{got}")
     print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     one = rates[("process", 1)]
     for (backend, workers), rate in rates.items():

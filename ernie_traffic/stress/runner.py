@@ -204,13 +204,12 @@ def _run_ray(
         ) from exc
 
     started_here = not ray.is_initialized()
-    if started_here:
-        # Local workers import this package from the driver's source tree.
+    if started_here and address is None:
+        # Local workers import this package from the driver's own source tree.
         runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(_import_roots())}}
-        if address is None:
-            ray.init(num_cpus=workers, include_dashboard=False, runtime_env=runtime_env, log_to_driver=False)
-        else:
-            ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
+        ray.init(num_cpus=workers, include_dashboard=False, runtime_env=runtime_env, log_to_driver=False)
+    elif started_here:  # a cluster's nodes have ernie-traffic installed
+        ray.init(address=address, log_to_driver=False)
     # One CPU per cell: SUMO is single-threaded and libsumo holds one simulation per process;
     # max_retries=0 because retries (crash or error) are counted here, the same as the process pool.
     remote = ray.remote(num_cpus=1, max_retries=0)(execute_cell)
