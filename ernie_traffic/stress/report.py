@@ -76,7 +76,7 @@ def _family_figure(summary: Summary, family: Family) -> Figure:
                             color=line.get_color(), alpha=0.2)  # fmt: skip
             ax.set_xticks(xs, [_tick(family, x) for x, _ in points], fontsize=7)
         ax.set_title(metric)
-        ax.set_xlabel(f"{family.perturbation} severity")
+        ax.set_xlabel("network" if categorical else f"{family.perturbation} severity")
         ax.grid(alpha=0.3)
     if axes[0, 0].get_legend_handles_labels()[0]:
         axes[0, 0].legend(fontsize=8)
