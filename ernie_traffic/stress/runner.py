@@ -17,9 +17,10 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
+import sys
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
@@ -186,6 +187,34 @@ def _crash_outcome(exitcode: int | None) -> dict[str, Any]:
     return {"status": "failed", "error": f"worker process died (exit code {exitcode})", "wall_s": None}
 
 
+@contextlib.contextmanager
+def ray_session(workers: int, address: str | None = None) -> Iterator[Any]:
+    """Ray, initialised for a sweep: a local instance with ``workers`` CPUs, or the cluster at
+    ``address``; shut down on exit. Inside an already initialised Ray it does nothing."""
+    try:
+        import ray
+    except ImportError as exc:
+        from ernie_traffic.errors import UserInputError
+
+        raise UserInputError(
+            "--backend ray needs Ray: pip install 'ernie-traffic[ray]' (ray==2.60.0)"
+        ) from exc
+    if ray.is_initialized():
+        yield ray
+        return
+    if address is None:
+        # Local workers import what the driver imports, from the same directories.
+        paths = [str(Path(__file__).resolve().parents[2]), *(p for p in sys.path if p and Path(p).is_dir())]
+        runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}}
+        ray.init(num_cpus=workers, include_dashboard=False, runtime_env=runtime_env, log_to_driver=False)
+    else:  # a cluster's nodes have ernie-traffic installed
+        ray.init(address=address, log_to_driver=False)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
 def _run_ray(
     todo: list[dict[str, Any]],
     cell_fn: CellFn,
@@ -193,32 +222,15 @@ def _run_ray(
     address: str | None,
     record: Callable[[dict[str, Any], dict[str, Any], int], None],
 ) -> None:
-    try:
-        import ray
-        from ray.exceptions import RayError
-    except ImportError as exc:
-        from ernie_traffic.errors import UserInputError
+    with ray_session(workers, address) as ray:
+        # One CPU per cell: SUMO is single-threaded and libsumo holds one simulation per process;
+        # max_retries=0 because retries (crash or error) are counted here, the same as the process pool.
+        remote = ray.remote(num_cpus=1, max_retries=0)(execute_cell)
+        pending: dict[Any, tuple[dict[str, Any], int]] = {}
 
-        raise UserInputError(
-            "--backend ray needs Ray: pip install 'ernie-traffic[ray]' (ray==2.60.0)"
-        ) from exc
+        def submit(cell: dict[str, Any], attempt: int) -> None:
+            pending[remote.remote(cell_fn, cell)] = (cell, attempt)
 
-    started_here = not ray.is_initialized()
-    if started_here and address is None:
-        # Local workers import this package from the driver's own source tree.
-        runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(_import_roots())}}
-        ray.init(num_cpus=workers, include_dashboard=False, runtime_env=runtime_env, log_to_driver=False)
-    elif started_here:  # a cluster's nodes have ernie-traffic installed
-        ray.init(address=address, log_to_driver=False)
-    # One CPU per cell: SUMO is single-threaded and libsumo holds one simulation per process;
-    # max_retries=0 because retries (crash or error) are counted here, the same as the process pool.
-    remote = ray.remote(num_cpus=1, max_retries=0)(execute_cell)
-    pending: dict[Any, tuple[dict[str, Any], int]] = {}
-
-    def submit(cell: dict[str, Any], attempt: int) -> None:
-        pending[remote.remote(cell_fn, cell)] = (cell, attempt)
-
-    try:
         for cell in todo:
             submit(cell, 1)
         while pending:
@@ -226,19 +238,9 @@ def _run_ray(
             cell, attempt = pending.pop(ready[0])
             try:
                 outcome = ray.get(ready[0])
-            except RayError as exc:  # the worker process died
+            except ray.exceptions.RayError as exc:  # the worker process died
                 outcome = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"[:2000], "wall_s": None}
             if outcome["status"] == "ok" or attempt >= ATTEMPTS:
                 record(cell, outcome, attempt)
             else:
                 submit(cell, attempt + 1)
-    finally:
-        if started_here:
-            ray.shutdown()
-
-
-def _import_roots() -> list[str]:
-    """Directories to put on a Ray worker's path: this source tree and the driver's own path."""
-    package_root = str(Path(__file__).resolve().parents[2])
-    extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    return [package_root, *extra]

@@ -24,7 +24,8 @@ from ernie_traffic.stress import (
 )
 from ernie_traffic.stress.cells import env_config_for, run_cell
 from ernie_traffic.stress.report import write_report
-from ernie_traffic.stress.sweep import RESULTS_FILE, latest_records
+from ernie_traffic.stress.runner import ray_session, run_cells
+from ernie_traffic.stress.sweep import RESULTS_FILE
 from ernie_traffic.utils.io import read_jsonl
 
 
@@ -121,15 +122,21 @@ def test_learned_controller_for_another_network_is_rejected(tmp_path, untrained_
 
 
 @pytest.mark.slow  # Ray's start-up alone takes ~10 s
-def test_ray_backend_gives_the_process_pool_results(swept, tmp_path):
+def test_ray_backend_gives_the_process_pool_results_and_retries_crashes(swept, tmp_path):
     pytest.importorskip("ray")
+    from test_stress_runner import attempt_cell, cells
+
     _, pool_records = swept
-    ray_records = run_sweep(tiny_sweep(), tmp_path, backend="ray", workers=2)
+    with ray_session(workers=2):
+        ray_records = run_sweep(tiny_sweep(), tmp_path / "sweep", backend="ray", workers=2)
+        crashes = run_cells(cells(tmp_path, ["crash_once", "crash_always"]), tmp_path / "crashes.jsonl",
+                            attempt_cell, backend="ray")  # fmt: skip
     assert len(ray_records) == len(pool_records)
     assert by_cell(ray_records) == by_cell(pool_records)  # same seeds, same simulations
-    write_report(tmp_path)
-    assert json.loads((tmp_path / "provenance.json").read_text())[0]["backend"] == "ray"
-    assert len(latest_records(tmp_path)) == len(pool_records)
+    write_report(tmp_path / "sweep")
+    assert json.loads((tmp_path / "sweep" / "provenance.json").read_text())[0]["backend"] == "ray"
+    outcome = {r["key"]: (r["status"], r["attempts"]) for r in crashes}
+    assert outcome == {"cell0": ("ok", 2), "cell1": ("failed", 2)}
 
 
 def test_cli_rejects_a_bad_plan_file_with_one_line_per_problem(tmp_path):
