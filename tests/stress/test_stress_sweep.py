@@ -25,7 +25,7 @@ from ernie_traffic.stress import (
 from ernie_traffic.stress.cells import env_config_for, run_cell
 from ernie_traffic.stress.report import write_report
 from ernie_traffic.stress.runner import ray_session, run_cells
-from ernie_traffic.stress.sweep import RESULTS_FILE
+from ernie_traffic.stress.sweep import RESULTS_FILE, prepare_directory
 from ernie_traffic.utils.io import read_jsonl
 
 
@@ -186,3 +186,21 @@ def test_turning_mix_cell_drives_a_redrawn_demand(tmp_path):
     config = env_config_for(turned, tmp_path)
     assert config.network.endswith("grid2x2_turns.net.xml") and config.route_files
     assert run_cell(base) != run_cell(turned)
+
+
+def test_report_lists_a_crashed_cell_and_the_cells_not_yet_run(tmp_path):
+    from test_stress_runner import attempt_cell
+
+    sweep = tiny_sweep()
+    prepare_directory(tmp_path, sweep)
+    first = expand_cells(sweep)[0]
+    doomed = {**first, "behaviour": "crash_always", "log": str(tmp_path / "attempts.log")}
+    run_cells([doomed], tmp_path / RESULTS_FILE, attempt_cell, workers=1)
+    html_path, md_path = write_report(tmp_path)
+    # Markdown tables escape the key's "|" separators.
+    for text, key in (
+        (html_path.read_text(), first["key"]),
+        (md_path.read_text(), first["key"].replace("|", "\\|")),
+    ):
+        assert "1 failed cell(s); 11 cell(s) not yet run." in text
+        assert key in text and "worker process died (exit code 17)" in text
