@@ -10,9 +10,10 @@ import typer
 from rich.console import Console
 
 from ernie_traffic.errors import UserInputError
-from ernie_traffic.stress import Sweep, load_plan, run_sweep
+from ernie_traffic.stress import Sweep, expand_cells, load_plan, run_sweep
 from ernie_traffic.stress.report import write_report
-from ernie_traffic.stress.runner import BACKENDS
+from ernie_traffic.stress.runner import BACKENDS, finished_keys
+from ernie_traffic.stress.sweep import RESULTS_FILE
 from ernie_traffic.utils.config_files import build_config
 
 _console = Console(stderr=True, highlight=False)
@@ -74,13 +75,17 @@ def stress_test(
     fields = {"network": network, "controllers": controllers, "plan": stress_plan.model_dump()}
     sweep = build_config(Sweep, fields, "stress-test options")
 
+    total = len(expand_cells(sweep))
+    done = [len(finished_keys(out / RESULTS_FILE))]
+
     def progress(record: dict[str, Any]) -> None:
+        done[0] += record["status"] == "ok"
         outcome = "ok" if record["status"] == "ok" else f"FAILED ({record.get('error', '')})"
-        _console.print(f"{record['key']}: {outcome}")
+        _console.print(f"[{done[0]}/{total}] {record['key']}: {outcome}")
 
     records = run_sweep(sweep, out, backend, workers, address, ["ernie-traffic", *sys.argv[1:]], progress)
     failed = sum(r["status"] != "ok" for r in records)
-    _console.print(f"{len(records)} cell(s) run, {failed} failed; results in {out / 'results.jsonl'}")
+    _console.print(f"{len(records)} cell(s) run, {failed} failed; results in {out / RESULTS_FILE}")
     if report:
         html_path, md_path = write_report(out)
         _console.print(f"report: {html_path} and {md_path}")

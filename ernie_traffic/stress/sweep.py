@@ -17,7 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.stress.cells import BASELINE, cell_key, is_classical, run_cell
@@ -37,8 +37,15 @@ class Sweep(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     network: str
-    controllers: list[str]
+    controllers: list[str] = Field(min_length=1)
     plan: StressPlan
+
+    @field_validator("controllers")
+    @classmethod
+    def _distinct(cls, controllers: list[str]) -> list[str]:
+        if len(set(controllers)) != len(controllers):
+            raise ValueError(f"controllers must be distinct: {controllers}")
+        return controllers
 
 
 def expand_cells(sweep: Sweep) -> list[dict[str, Any]]:
