@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from conftest import tiny_sweep
+from stress_helpers import tiny_sweep
 
 from ernie_traffic.envs.traffic import TrafficSignalEnv
 from ernie_traffic.stress import Family, StressPlan, Sweep, expand_cells, run_sweep

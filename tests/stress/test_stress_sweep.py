@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import tiny_sweep
+from stress_helpers import tiny_sweep
 
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.stress import (
