@@ -28,6 +28,9 @@ class TrainConfig(BaseModel):
     qcombo: QcomboConfig = Field(default_factory=QcomboConfig)
     coma: ComaConfig = Field(default_factory=ComaConfig)
     episodes: int = Field(25, ge=1, description="training episodes")
+    reward_scale: float = Field(
+        0.05, gt=0, description="factor on the rewards the learner sees (logged returns stay unscaled)"
+    )
     seed: int = Field(0, ge=0, description="seed of networks, exploration and simulations")
     checkpoint_every: int = Field(1, ge=1, description="episodes between checkpoints")
     eval_episodes: int = Field(2, ge=0, description="evaluation episodes after training (0: none)")
