@@ -155,8 +155,12 @@ class Coma:
                 loss = F.mse_loss(q_taken, targets[index])
                 total = loss
                 if self.regularizers.joint_action is not None:
+                    sub = self.regularizers.sample_index(len(index), self.generator)
                     reg = self.regularizers.joint_action(
-                        self.critic.joint_value, state, actions, action_mask=batch["mask"][index]
+                        self.critic.joint_value,
+                        state[sub],
+                        actions[sub],
+                        action_mask=batch["mask"][index][sub],
                     )
                     regs.append(float(reg.detach()))
                     total = total + reg
@@ -179,9 +183,10 @@ class Coma:
         loss, entropy = policy_loss(logits, batch["actions"], advantages, self.config.entropy_coef)
         stats = {"actor": float(loss.detach()), "entropy": float(entropy.detach())}
         if self.regularizers.observation is not None:
-            rows = spec.agent_rows(batch["obs"])
+            sub = self.regularizers.sample_index(batch["obs"].shape[0], self.generator)
+            rows = spec.agent_rows(batch["obs"][sub])
             reg = self.regularizers.observation(
-                self.policy_net, rows, perturb_mask=spec.perturb_mask(batch["obs"].shape[0])
+                self.policy_net, rows, perturb_mask=spec.perturb_mask(len(sub))
             )
             stats["regularizer"] = float(reg.detach())
             loss = loss + reg

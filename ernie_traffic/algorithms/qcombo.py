@@ -141,14 +141,16 @@ class Qcombo:
             "consistency": consistency_loss(global_taken, local_taken),
         }
         total = terms["local_td"] + terms["global_td"] + c.consistency_weight * terms["consistency"]
-        if self.regularizers.observation is not None:
-            mask = spec.perturb_mask(batch["obs"].shape[0])
-            terms["regularizer"] = self.regularizers.observation(self.policy_net, rows, perturb_mask=mask)
-            total = total + terms["regularizer"]
-        if self.regularizers.joint_action is not None:
-            terms["regularizer"] = self.regularizers.joint_action(
-                self.global_q, batch["state"], batch["actions"], action_mask=batch["mask"]
-            )
+        regs = self.regularizers
+        if regs.observation is not None or regs.joint_action is not None:
+            index = regs.sample_index(batch["obs"].shape[0], self.generator)
+            if regs.observation is not None:
+                sub_rows = spec.agent_rows(batch["obs"][index])
+                mask = spec.perturb_mask(len(index))
+                terms["regularizer"] = regs.observation(self.policy_net, sub_rows, perturb_mask=mask)
+            else:
+                state, actions, valid = batch["state"][index], batch["actions"][index], batch["mask"][index]
+                terms["regularizer"] = regs.joint_action(self.global_q, state, actions, action_mask=valid)
             total = total + terms["regularizer"]
         terms["total"] = total
         return terms

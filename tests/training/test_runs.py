@@ -3,9 +3,6 @@ clear line, the run directory holds what the docs promise."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import torch
 
@@ -114,11 +111,3 @@ def test_wrong_field_types_are_one_line_each(tmp_path):
     assert any(line.startswith(f"{bad}: episodes:") for line in lines)
     assert any(line.startswith(f"{bad}: qcombo.lr:") for line in lines)
     assert any("reg:" in line and "'ernie-a'" in line for line in lines)
-
-
-def test_cli_reports_an_unknown_algorithm_in_one_line():
-    result = subprocess.run(
-        [sys.executable, "-m", "ernie_traffic", "train", "--algo", "ppo"], capture_output=True, text=True
-    )
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == ["error: config: algo: Input should be 'qcombo' or 'coma'"]
