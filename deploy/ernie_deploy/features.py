@@ -3,7 +3,8 @@ the controller cabinet.
 
 Each incoming lane of an intersection has one lane-area detector (SUMO E2; on the street a camera
 or radar zone) ending at the stop line. A detector reports two numbers per decision: vehicles on it
-(``count``) and halting vehicles on it (``queue``, speed below 0.1 m/s in SUMO's jam definition).
+(``count``) and halting vehicles on it (``queue``: SUMO's E2 halting number, vehicles slower than
+1.39 m/s = 5 km/h for at least 1 s).
 One observation vector, in this order (``n`` = green phases, ``L`` = incoming lanes)::
 
     [0, n)          current green phase, one-hot (during yellow/red: the green being left)

@@ -31,16 +31,18 @@ class Scenario:
     name: str
     net_file: Path
     route_files: tuple[Path, ...]
-    source: str  # "bundled", "resco" or "user"
+    source: str  # "bundled", "resco", "user", "generated" (a new grid) or "variant" (of another scenario)
     additional_files: tuple[Path, ...] = field(default=())
     begin: float = 0.0  # simulation time (s) at which the demand starts, from the .sumocfg
     end: float = 3600.0  # simulation time (s) at which the demand's hour ends
 
 
-def _time_window(folder: Path) -> tuple[float, float]:
-    """The ``<time><begin/><end/></time>`` of a folder's ``.sumocfg``; one hour from 0 by default."""
+def _time_window(net_file: Path) -> tuple[float, float]:
+    """The ``<time><begin/><end/></time>`` of the ``<name>.sumocfg`` beside ``<name>.net.xml``;
+    one hour from 0 when there is none."""
     window = {"begin": 0.0, "end": 3600.0}
-    for cfg in folder.glob("*.sumocfg"):
+    cfg = net_file.with_name(net_file.name.removesuffix(".net.xml") + ".sumocfg")
+    if cfg.is_file():
         root = ET.parse(cfg).getroot()
         for tag in window:
             node = root.find(f"time/{tag}")
@@ -63,7 +65,7 @@ def _from_folder(name: str, folder: Path, source: str) -> Scenario:
     if len(nets) != 1:
         raise UserInputError(f"{folder}: expected exactly one .net.xml, found {len(nets)}")
     routes = tuple(sorted(folder.glob("*.rou.xml")))
-    begin, end = _time_window(folder)
+    begin, end = _time_window(nets[0])
     return Scenario(name, nets[0], routes, source, begin=begin, end=end)
 
 
@@ -104,9 +106,8 @@ def resolve_scenario(
             raise UserInputError(
                 f"{net}: no route file given and no {net.stem.removesuffix('.net')}.rou.xml beside it"
             )
-        return Scenario(
-            name=net.name.removesuffix(".net.xml"), net_file=net, route_files=routes, source="user"
-        )
+        begin, end = _time_window(net)
+        return Scenario(net.name.removesuffix(".net.xml"), net, routes, "user", begin=begin, end=end)
     by_name = {s.name: s for s in list_scenarios()}
     if text not in by_name:
         raise UserInputError(

@@ -89,7 +89,9 @@ class DetectorBank:
 
     def subscribe(self, api: Any) -> None:
         for detector in self.incoming_ids:
-            api.lanearea.subscribe(detector, (tc.LAST_STEP_VEHICLE_NUMBER, tc.JAM_LENGTH_VEHICLE))
+            api.lanearea.subscribe(
+                detector, (tc.LAST_STEP_VEHICLE_NUMBER, tc.LAST_STEP_VEHICLE_HALTING_NUMBER)
+            )
         for detector in self.outgoing_ids:
             api.lanearea.subscribe(detector, (tc.LAST_STEP_VEHICLE_NUMBER,))
 
@@ -99,6 +101,6 @@ class DetectorBank:
         for i, detector in enumerate(self.incoming_ids):
             values = results[detector]
             self.counts_in[i] = values[tc.LAST_STEP_VEHICLE_NUMBER]
-            self.queues_in[i] = values[tc.JAM_LENGTH_VEHICLE]
+            self.queues_in[i] = values[tc.LAST_STEP_VEHICLE_HALTING_NUMBER]
         for i, detector in enumerate(self.outgoing_ids):
             self.counts_out[i] = results[detector][tc.LAST_STEP_VEHICLE_NUMBER]

@@ -3,12 +3,13 @@ with the PettingZoo Parallel API."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
@@ -50,7 +51,11 @@ class TrafficSignalEnv(ParallelEnv):
         env.close()
     """
 
-    metadata = {"name": "ernie_traffic_signals_v0", "render_modes": ["human"], "is_parallelizable": True}
+    metadata: ClassVar[dict[str, Any]] = {
+        "name": "ernie_traffic_signals_v0",
+        "render_modes": ["human"],
+        "is_parallelizable": True,
+    }
 
     def __init__(self, config: TrafficEnvConfig | None = None):
         self.config = config = config or TrafficEnvConfig()
@@ -200,10 +205,8 @@ class TrafficSignalEnv(ParallelEnv):
             self._workdir = None
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self.close()
-        except Exception:
-            pass
 
     # ----------------------------------------------------------------- beyond PettingZoo
     def set_adversary(self, adversary: Adversary | None) -> None:
@@ -256,7 +259,7 @@ class TrafficSignalEnv(ParallelEnv):
         for perturbation in self.perturbations:
             perturbation.readings(self)
         observations = {}
-        for row, agent in enumerate(self.possible_agents):
+        for agent in self.possible_agents:
             green, in_transition, time_in_stage = self._signal_status(agent)
             lanes = bank.incoming[agent]
             observations[agent] = build_observation(
@@ -336,9 +339,8 @@ class TrafficSignalEnv(ParallelEnv):
         config's min and max green (SUMO's gap-based actuation on its own induction loops)."""
         lines = ["<additional>"]
         for agent, tls in self.intersections.items():
-            lines.append(
-                f'  <tlLogic id={quoteattr(agent)} programID="{ACTUATED_PROGRAM_ID}" type="actuated" offset="0">'
-            )
+            program = f'programID="{ACTUATED_PROGRAM_ID}" type="actuated" offset="0"'
+            lines.append(f"  <tlLogic id={quoteattr(agent)} {program}>")
             for index, (state, duration) in enumerate(zip(tls.phases, tls.phase_durations, strict=True)):
                 extra = ""
                 if index in tls.green_phases:

@@ -108,35 +108,47 @@ class DemandScale(Perturbation):
 
 
 class LaneClosure(Perturbation):
-    """A ``fraction`` of the controlled intersections' incoming lanes is closed to traffic at the
-    start (never the last open lane of a road); vehicles are re-routed around closed turns."""
+    """A ``fraction`` of the controlled intersections' incoming lanes is closed from the start,
+    never the last lane of a road. A lane whose turn no other lane of its road serves cannot be
+    closed (SUMO cannot re-route vehicles around a turn removed at runtime): it becomes a work zone
+    with speed limit ``work_zone_speed`` (m/s) instead. ``closed`` and ``work_zones`` list the lanes."""
 
     name = "lane_closure"
     parameter = "fraction"
+    allowed_params = frozenset({"work_zone_speed"})
 
     @staticmethod
     def at_level(level: float) -> float:
         return 0.5 * level
 
-    def sumo_args(self) -> list[str]:
-        # Routes fixed in advance may need a turn only a closed lane serves: let SUMO re-route.
-        return ["--device.rerouting.probability", "1", "--device.rerouting.period", "30"]
-
     def on_reset(self, env: TrafficSignalEnv) -> None:
-        lanes_by_edge: dict[str, list[str]] = {}
+        turns: dict[str, set[str]] = {}  # incoming lane -> outgoing roads it serves
         for tls in env.intersections.values():
-            for lane in tls.incoming_lanes:
-                lanes_by_edge.setdefault(lane.rsplit("_", 1)[0], []).append(lane)
-        candidates = sorted(lane for lanes in lanes_by_edge.values() if len(lanes) > 1 for lane in lanes)
-        wanted = round(self.value * sum(len(v) for v in lanes_by_edge.values()))
+            for incoming, outgoing in tls.links:
+                if incoming:
+                    turns.setdefault(incoming, set()).add(_road(outgoing))
+        lanes_by_road: dict[str, list[str]] = {}
+        for lane in turns:
+            lanes_by_road.setdefault(_road(lane), []).append(lane)
+        candidates = sorted(lane for lanes in lanes_by_road.values() if len(lanes) > 1 for lane in lanes)
+        wanted = round(self.value * len(turns))
+        open_lanes = {road: set(lanes) for road, lanes in lanes_by_road.items()}
         self.closed: list[str] = []
-        open_left = {edge: len(lanes) for edge, lanes in lanes_by_edge.items()}
-        for lane in self.rng.permutation(candidates):
-            edge = lane.rsplit("_", 1)[0]
-            if len(self.closed) < wanted and open_left[edge] > 1:
-                open_left[edge] -= 1
-                self.closed.append(str(lane))
-                env.simulation.api.lane.setAllowed(str(lane), ["authority"])
+        self.work_zones: list[str] = []
+        api = env.simulation.api
+        for lane in map(str, self.rng.permutation(candidates)[:wanted]):
+            others = open_lanes[_road(lane)] - {lane}
+            if others and turns[lane] <= set().union(*(turns[o] for o in others)):
+                open_lanes[_road(lane)].discard(lane)
+                self.closed.append(lane)
+                api.lane.setAllowed(lane, ["authority"])
+            else:
+                self.work_zones.append(lane)
+                api.lane.setMaxSpeed(lane, float(self.config.params.get("work_zone_speed", 3.0)))
+
+
+def _road(lane: str) -> str:
+    return lane.rsplit("_", 1)[0]
 
 
 class ObservationNoise(Perturbation):

@@ -6,6 +6,7 @@ second environment gets a clear error instead of silently taking over the first 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from pathlib import Path
 from typing import Any
@@ -49,10 +50,8 @@ class Simulation:
         try:
             start()
         except Exception as error:  # libsumo.TraCIException / traci.FatalTraCIError carry SUMO's message
-            try:  # a half-loaded libsumo must be closed before the next start
+            with contextlib.suppress(Exception):  # a half-loaded libsumo must be closed before the next start
                 clean_up()
-            except Exception:
-                pass
             message = " ".join(str(error).split()) or type(error).__name__
             files = ", ".join(str(p) for p in inputs)
             raise UserInputError(f"SUMO failed to start on {files}: {message}") from None
