@@ -21,7 +21,7 @@ import torch
 
 from ernie_traffic.controllers import classical_controller, load_controller
 from ernie_traffic.envs.traffic import TrafficEnvConfig
-from ernie_traffic.evaluation import evaluate
+from ernie_traffic.evaluation import evaluate, evaluation_seeds
 from ernie_traffic.training.config import TrainConfig
 from ernie_traffic.training.loop import train
 from ernie_traffic.training.run_dir import RunDirectory
@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="keep the runs here (default: a temp folder)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    seeds = [1_000_000_000 + i for i in range(args.eval_seeds)]
+    seeds = evaluation_seeds(args.eval_seeds)
     out = args.out or Path(tempfile.mkdtemp(prefix="train-quality-"))
     for network in args.networks.split(","):
         env_config = TrafficEnvConfig(network=network)

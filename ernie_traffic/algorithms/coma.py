@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
-from ernie_traffic.algorithms.base import Transition, polyak_update
+from ernie_traffic.algorithms.base import Transition, load_stateful_parts, polyak_update, stateful_parts_dict
 from ernie_traffic.algorithms.regularization import RegularizerName, RegularizerSettings, build_regularizers
 from ernie_traffic.models.networks import CentralCritic, MultiAgentSpec, SharedAgentNet
 
@@ -196,22 +196,12 @@ class Coma:
         self.actor_optimizer.step()
         return stats
 
+    # everything a resumed run needs to continue exactly (with the learner's generator)
+    STATEFUL_PARTS = ("policy_net", "critic", "critic_target", "actor_optimizer", "critic_optimizer")
+
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "policy_net": self.policy_net.state_dict(),
-            "critic": self.critic.state_dict(),
-            "critic_target": self.critic_target.state_dict(),
-            "actor_optimizer": self.actor_optimizer.state_dict(),
-            "critic_optimizer": self.critic_optimizer.state_dict(),
-            "generator": self.generator.get_state(),
-            "rollout": self.rollout,
-        }
+        return {**stateful_parts_dict(self, self.STATEFUL_PARTS), "rollout": list(self.rollout)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.policy_net.load_state_dict(state["policy_net"])
-        self.critic.load_state_dict(state["critic"])
-        self.critic_target.load_state_dict(state["critic_target"])
-        self.actor_optimizer.load_state_dict(state["actor_optimizer"])
-        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
-        self.generator.set_state(state["generator"])
+        load_stateful_parts(self, self.STATEFUL_PARTS, state)
         self.rollout = list(state["rollout"])

@@ -29,7 +29,7 @@ def evaluate_command(
 
     torch.set_num_threads(1)
     from ernie_traffic.controllers import classical_controller, load_controller
-    from ernie_traffic.evaluation import evaluate
+    from ernie_traffic.evaluation import evaluate, evaluation_seeds
     from ernie_traffic.training.config import TrainConfig
     from ernie_traffic.training.progress import evaluation_table
     from ernie_traffic.training.run_dir import RunDirectory
@@ -42,7 +42,7 @@ def evaluate_command(
         from ernie_traffic.envs.traffic import TrafficEnvConfig
 
         env_config = (env_config or TrafficEnvConfig()).model_copy(update={"network": network or "grid2x2"})
-    seeds = TrainConfig(eval_episodes=episodes).evaluation_seeds()
+    seeds = evaluation_seeds(episodes)
     results = {}
     for name in controllers:
         controller = (

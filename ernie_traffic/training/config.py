@@ -11,6 +11,7 @@ from ernie_traffic.algorithms.coma import ComaConfig
 from ernie_traffic.algorithms.qcombo import QcomboConfig
 from ernie_traffic.algorithms.regularization import RegularizerName, RegularizerSettings
 from ernie_traffic.envs.traffic import TrafficEnvConfig
+from ernie_traffic.evaluation.evaluate import evaluation_seeds
 
 
 class TrainConfig(BaseModel):
@@ -53,8 +54,8 @@ class TrainConfig(BaseModel):
         return self.name or f"{self.run_family()}-seed{self.seed}"
 
     def training_seed(self, episode: int) -> int:
-        """SUMO seed of a training episode; evaluation seeds (from 10⁹) never coincide with one."""
+        """SUMO seed of a training episode (below the evaluation seeds for any realistic run)."""
         return self.seed * 100_000 + episode
 
     def evaluation_seeds(self) -> list[int]:
-        return [1_000_000_000 + i for i in range(self.eval_episodes)]
+        return evaluation_seeds(self.eval_episodes)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ernie_traffic.controllers import classical_controller, load_controller
-from ernie_traffic.evaluation import evaluate
+from ernie_traffic.evaluation import evaluate, evaluation_seeds
 from ernie_traffic.training.config import TrainConfig
 from ernie_traffic.training.loop import train
 
@@ -23,7 +23,7 @@ def test_short_qcombo_training_beats_random_on_mean_delay(tmp_path):
         }
     )
     run = train(config).run_dir
-    seeds = [1_000_000_000]
+    seeds = evaluation_seeds(1)
     learned = evaluate(load_controller(run), config.env, seeds)["mean"]["mean_delay"]
     random = evaluate(classical_controller("random", "grid2x2"), config.env, seeds)["mean"]["mean_delay"]
     assert learned < 0.85 * random, f"learned {learned:.1f} s vs random {random:.1f} s"
