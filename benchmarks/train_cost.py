@@ -22,6 +22,8 @@ def timed_run(reg: str, mode: str, episodes: int, episode_seconds: float, out: P
         {
             "env": {"network": "grid2x2", "episode_seconds": episode_seconds},
             "reg": reg,
+            # updates from step 100 on, so that the measurement is mostly updates, not warm-up
+            "qcombo": {"learning_starts": 100},
             "regularizer": {"mode": mode},
             "episodes": episodes,
             "eval_episodes": 0,

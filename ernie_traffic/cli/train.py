@@ -58,7 +58,7 @@ def train_command(
         float | None, typer.Option("--epsilon", help="Perturbation radius ε (default: 0.05).")
     ] = None,
     episodes: Annotated[
-        int | None, typer.Option("--episodes", help="Training episodes (default: 25).")
+        int | None, typer.Option("--episodes", help="Training episodes (default: 15).")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the run (default: 0).")] = None,
     seeds: Annotated[

@@ -28,7 +28,7 @@ class TrainConfig(BaseModel):
     regularizer: RegularizerSettings = Field(default_factory=RegularizerSettings)
     qcombo: QcomboConfig = Field(default_factory=QcomboConfig)
     coma: ComaConfig = Field(default_factory=ComaConfig)
-    episodes: int = Field(25, ge=1, description="training episodes")
+    episodes: int = Field(15, ge=1, description="training episodes")
     reward_scale: float = Field(
         0.05, gt=0, description="factor on the rewards the learner sees (logged returns stay unscaled)"
     )

@@ -111,3 +111,18 @@ def test_wrong_field_types_are_one_line_each(tmp_path):
     assert any(line.startswith(f"{bad}: episodes:") for line in lines)
     assert any(line.startswith(f"{bad}: qcombo.lr:") for line in lines)
     assert any("reg:" in line and "'ernie-a'" in line for line in lines)
+
+
+def test_seeds_train_in_parallel_processes_and_aggregate(tmp_path):
+    from ernie_traffic.training.seeds import train_seeds
+
+    config = tiny_config(tmp_path, episodes=1, reg="none", eval_episodes=1, baselines=["fixed-time"])
+    parent, results, aggregate = train_seeds(config, [0, 1], workers=2)
+    assert parent == tmp_path / "grid2x2-qcombo-none"
+    assert [r.run_dir.name for r in results] == ["seed0", "seed1"]
+    assert (parent / "aggregate.json").is_file()
+    delays = [r.evaluation["learned"]["mean"]["mean_delay"] for r in results]
+    summary = aggregate["controllers"]["learned"]["mean_delay"]
+    assert summary["mean"] == pytest.approx(sum(delays) / 2)
+    assert summary["std"] == pytest.approx(abs(delays[0] - delays[1]) / 2)
+    assert aggregate["seeds"] == [0, 1]
