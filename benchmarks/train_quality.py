@@ -55,7 +55,9 @@ def train_within(config: TrainConfig, budget_s: float, run_dir: Path) -> tuple[i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--networks", default="grid2x2", help="comma-separated networks")
-    parser.add_argument("--learners", default="qcombo:none,qcombo:ernie", help="algo:reg pairs")
+    parser.add_argument(
+        "--learners", default="qcombo:none,qcombo:ernie", help="algo:reg pairs (empty: classical only)"
+    )
     parser.add_argument("--budget-minutes", type=float, default=15.0, help="CPU minutes per learner")
     parser.add_argument("--eval-seeds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None, help="keep the runs here (default: a temp folder)")
@@ -70,7 +72,7 @@ def main() -> None:
             rows[name] = evaluate(classical_controller(name, network, work_dir=out), env_config, seeds)[
                 "mean"
             ]
-        for learner in args.learners.split(","):
+        for learner in filter(None, args.learners.split(",")):
             algo, reg = learner.split(":")
             config = TrainConfig.model_validate(
                 {

@@ -126,8 +126,13 @@ def train_command(
 
         done = RunDirectory(resume).load_checkpoint()["episode"]
     description = f"{config.algo}/{config.reg} on {Path(config.env.network).name}"
-    with episode_progress(description, config.episodes, done, quiet) as on_episode:
-        result = train(config, resume, resume=resume is not None, on_episode=on_episode)
+    run_dir = resume or config.out_dir / config.run_name()
+    try:
+        with episode_progress(description, config.episodes, done, quiet) as on_episode:
+            result = train(config, run_dir, resume=resume is not None, on_episode=on_episode)
+    except KeyboardInterrupt:
+        console.print(f"interrupted; continue with: ernie-traffic train --resume {run_dir}")
+        raise typer.Exit(130) from None
     if result.evaluation and not quiet:
         console.print(evaluation_table(result.evaluation, title=f"evaluation on {config.env.network}"))
     console.print(f"results: {result.run_dir}")
