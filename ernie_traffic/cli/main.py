@@ -41,9 +41,11 @@ def _root(
 
 def _register_commands() -> None:
     # Imported here so that `import ernie_traffic.cli.main` stays cheap for `--help`.
-    from ernie_traffic.cli import networks
+    from ernie_traffic.cli import evaluate, networks, train
 
     app.add_typer(networks.app, name="networks")
+    app.command("train")(train.train_command)
+    app.command("evaluate")(evaluate.evaluate_command)
 
 
 def main() -> None:
