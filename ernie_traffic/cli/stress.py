@@ -11,7 +11,6 @@ from rich.console import Console
 
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.stress import Sweep, expand_cells, load_plan, run_sweep
-from ernie_traffic.stress.report import write_report
 from ernie_traffic.stress.runner import BACKENDS, finished_keys
 from ernie_traffic.stress.sweep import RESULTS_FILE
 from ernie_traffic.utils.config_files import build_config
@@ -87,6 +86,8 @@ def stress_test(
     failed = sum(r["status"] != "ok" for r in records)
     _console.print(f"{len(records)} cell(s) run, {failed} failed; results in {out / RESULTS_FILE}")
     if report:
+        from ernie_traffic.stress.report import write_report  # matplotlib: only when reporting
+
         html_path, md_path = write_report(out)
         _console.print(f"report: {html_path} and {md_path}")
 
@@ -95,5 +96,7 @@ def report(
     sweep_dir: Annotated[Path, typer.Argument(help="A stress-test directory (the --out of stress-test).")],
 ) -> None:
     """Write OUT/report.html (self-contained) and OUT/report.md from a sweep's results, finished or not."""
+    from ernie_traffic.stress.report import write_report
+
     html_path, md_path = write_report(sweep_dir)
     typer.echo(f"{html_path}\n{md_path}")
