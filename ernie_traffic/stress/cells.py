@@ -55,6 +55,12 @@ def build_controller(controller: str, network: str, work_dir: Path) -> Any:
     return load_controller(Path(controller))
 
 
+def perturbation_fields(name: str, scale: str, level: float, params: dict[str, Any]) -> dict[str, Any]:
+    """The env's ``PerturbationConfig`` fields of a level; a value-scale level is already in ``params``
+    (where it overrides whatever the severity would give), so the severity passed is nominal."""
+    return {"name": name, "level": level if scale == "severity" else 1.0, "params": params}
+
+
 def env_config_for(cell: dict[str, Any], work_dir: Path) -> Any:
     """The traffic environment config of a cell: its network and demand, horizon and perturbation."""
     from ernie_traffic.envs.traffic import PerturbationConfig, TrafficEnvConfig
@@ -72,9 +78,8 @@ def env_config_for(cell: dict[str, Any], work_dir: Path) -> Any:
         )
         fields.update(network=str(variant.net_file), route_files=list(variant.route_files))
     elif perturbation not in (None, *RUNNER_KINDS):
-        fields["perturbations"] = [
-            PerturbationConfig(name=perturbation, level=cell["level"], params=cell["params"])
-        ]
+        config = perturbation_fields(perturbation, cell["scale"], cell["level"], cell["params"])
+        fields["perturbations"] = [PerturbationConfig(**config)]
     if cell["horizon"] is not None:
         fields["episode_seconds"] = cell["horizon"]
     return TrafficEnvConfig(**fields)

@@ -8,8 +8,9 @@ A plan is a YAML file (or the built-in :data:`DEFAULT_PLAN`)::
     families:
       - name: speed
         perturbation: speed_factor
-        levels: [0.25, 0.5, 1.0]   # severity on the registry's scale: 0 = none, 1 = strongest
-        nominal: 0          # where the unperturbed run sits on the severity axis
+        scale: value        # levels are speed factors (default scale: severity in [0, 1])
+        levels: [0.6, 0.8, 1.2, 1.4]
+        nominal: 1.0        # where the unperturbed run sits on the level axis
       - name: malicious
         perturbation: malicious_agents
         levels: [0.25, 0.5]
@@ -62,6 +63,11 @@ class Family(BaseModel):
         min_length=1, description="Severity levels (network names for 'network')."
     )
     params: dict[str, Any] = Field(default_factory=dict, description="Extra parameters of the perturbation.")
+    scale: Literal["severity", "value"] = Field(
+        default="severity",
+        description="Environment perturbations: levels are severities in [0, 1] on the registry's scale, "
+        "or values of the perturbation's own parameter (e.g. speed factor 1.4).",
+    )
     nominal: float | None = Field(
         default=None, description="Severity of the unperturbed run, drawn as the first point of each line."
     )
@@ -115,13 +121,22 @@ class StressPlan(BaseModel):
         return self
 
 
-# Environment perturbation levels are severities on the registry's scale: 0 = none, 1 = strongest.
+# Severities on the registry's scale (0 = none, 1 = strongest); speed and demand are swept by value on
+# both sides of the unperturbed 1.0, which the registry's one-sided severity scales cannot express.
 _SEVERITIES = [0.25, 0.5, 0.75, 1.0]
 DEFAULT_PLAN = StressPlan(
     seeds=[0, 1, 2],
     families=[
-        Family(name="speed", perturbation="speed_factor", levels=_SEVERITIES, nominal=0),
-        Family(name="demand", perturbation="demand_scale", levels=_SEVERITIES, nominal=0),
+        Family(
+            name="speed", perturbation="speed_factor", scale="value", levels=[0.6, 0.8, 1.2, 1.4], nominal=1
+        ),
+        Family(
+            name="demand",
+            perturbation="demand_scale",
+            scale="value",
+            levels=[0.5, 0.75, 1.25, 1.6],
+            nominal=1,
+        ),
         Family(
             name="left_turns", perturbation=TURNING_MIX, levels=[2.0, 4.0], params={"turn": "left"}, nominal=1
         ),

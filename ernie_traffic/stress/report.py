@@ -76,7 +76,7 @@ def _family_figure(summary: Summary, family: Family) -> Figure:
                             color=line.get_color(), alpha=0.2)  # fmt: skip
             ax.set_xticks(xs, [_tick(family, x) for x, _ in points], fontsize=7)
         ax.set_title(metric)
-        ax.set_xlabel("network" if categorical else f"{family.perturbation} severity")
+        ax.set_xlabel("network" if categorical else f"{family.perturbation} {family.scale}")
         ax.grid(alpha=0.3)
     if axes[0, 0].get_legend_handles_labels()[0]:
         axes[0, 0].legend(fontsize=8)
@@ -86,7 +86,9 @@ def _family_figure(summary: Summary, family: Family) -> Figure:
 
 
 def _tick(family: Family, level: float | str) -> str:
-    return str(level) if family.perturbation == NETWORK else f"{level:g}\n{level_setting(family, level)}"
+    if family.perturbation == NETWORK or family.scale == "value":
+        return f"{level:g}" if isinstance(level, float | int) else str(level)
+    return f"{level:g}\n{level_setting(family, level)}"
 
 
 def _percentile_figure(summary: Summary, family: Family) -> Figure:

@@ -14,14 +14,22 @@ import os
 import platform
 import sys
 from importlib import metadata
+from math import inf
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ernie_traffic.errors import UserInputError
-from ernie_traffic.stress.cells import BASELINE, cell_key, is_classical, run_cell
-from ernie_traffic.stress.plan import NETWORK, OBSERVATION_ATTACK, TURNING_MIX, Family, StressPlan
+from ernie_traffic.stress.cells import BASELINE, cell_key, is_classical, perturbation_fields, run_cell
+from ernie_traffic.stress.plan import (
+    NETWORK,
+    OBSERVATION_ATTACK,
+    RUNNER_KINDS,
+    TURNING_MIX,
+    Family,
+    StressPlan,
+)
 from ernie_traffic.stress.runner import Progress, run_cells
 from ernie_traffic.utils.config_files import build_config, read_mapping, save_config
 from ernie_traffic.utils.io import atomic_write_json, read_jsonl
@@ -69,7 +77,8 @@ def expand_cells(sweep: Sweep) -> list[dict[str, Any]]:
                         "family": family_name,
                         "perturbation": perturbation,
                         "level": level,
-                        "params": family.params if family else {},
+                        "params": _cell_params(family, level),
+                        "scale": family.scale if family else None,
                         "adversary": family.adversary
                         if learned and perturbation == "malicious_agents"
                         else None,
@@ -80,6 +89,19 @@ def expand_cells(sweep: Sweep) -> list[dict[str, Any]]:
                     }
                 )
     return cells
+
+
+def _cell_params(family: Family | None, level: float | str | None) -> dict[str, Any]:
+    """The family's params; on the value scale the level is the perturbation's parameter itself."""
+    if family is None:
+        return {}
+    if family.scale == "value" and family.perturbation not in RUNNER_KINDS:
+        from ernie_traffic.envs.traffic.perturbations import PERTURBATIONS
+
+        perturbation = PERTURBATIONS.get(family.perturbation)
+        if perturbation is not None:
+            return {**family.params, perturbation.parameter: level}
+    return family.params
 
 
 def validate_sweep(sweep: Sweep) -> None:
@@ -115,19 +137,27 @@ def _family_problems(family: Family) -> list[str]:
     if family.perturbation == TURNING_MIX:
         return _turning_mix_problems(family)
     if family.perturbation not in PERTURBATIONS:
-        known = ", ".join([*PERTURBATIONS, OBSERVATION_ATTACK, NETWORK])
+        known = ", ".join([*PERTURBATIONS, *RUNNER_KINDS])
         return [f"unknown perturbation {family.perturbation!r}; known: {known}"]
+    perturbation = PERTURBATIONS[family.perturbation]
     problems = []
     for level in family.levels:
+        if family.scale == "value" and not _value_in_range(perturbation.parameter, float(level)):
+            problems.append(f"{family.perturbation}: {perturbation.parameter} = {level} is out of range")
+            continue
+        fields = perturbation_fields(family.perturbation, family.scale, level, _cell_params(family, level))
         try:
-            PERTURBATIONS[family.perturbation](
-                PerturbationConfig(name=family.perturbation, level=level, params=family.params)
-            )
+            perturbation(PerturbationConfig(**fields))
         except ValidationError as exc:
             problems.append(f"{family.perturbation} level {level}: {exc.errors()[0]['msg']}")
         except UserInputError as exc:
             problems.append(str(exc))
     return problems
+
+
+def _value_in_range(parameter: str, value: float) -> bool:
+    """Shares (``fraction``) lie in [0, 1]; factors, scales and σ are non-negative."""
+    return 0 <= value <= (1 if parameter == "fraction" else inf)
 
 
 def _turning_mix_problems(family: Family) -> list[str]:
@@ -152,7 +182,7 @@ def level_setting(family: Family, level: float | str) -> str:
     perturbation = PERTURBATIONS.get(family.perturbation)
     if perturbation is None:
         return str(level)
-    value = family.params.get(perturbation.parameter, perturbation.at_level(float(level)))
+    value = _cell_params(family, level).get(perturbation.parameter, perturbation.at_level(float(level)))
     return f"{perturbation.parameter}={value:g}"
 
 

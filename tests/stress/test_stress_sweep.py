@@ -204,3 +204,25 @@ def test_report_lists_a_crashed_cell_and_the_cells_not_yet_run(tmp_path):
     ):
         assert "1 failed cell(s); 11 cell(s) not yet run." in text
         assert key in text and "worker process died (exit code 17)" in text
+
+
+def test_speed_swept_by_value_on_both_sides_of_nominal(tmp_path):
+    plan = StressPlan(seeds=[0], horizon=300, families=[
+        Family(name="speed", perturbation="speed_factor", scale="value", levels=[0.6, 1.4], nominal=1)
+    ])  # fmt: skip
+    sweep = tiny_sweep(controllers=["fixed-time"], plan=plan)
+    validate_sweep(sweep)
+    base, slow, fast = expand_cells(sweep)
+    assert (slow["params"], fast["params"]) == ({"factor": 0.6}, {"factor": 1.4})
+    travel = {c["key"]: run_cell(c)["mean_travel_time"] for c in (base, slow, fast)}
+    assert travel[fast["key"]] < travel[base["key"]] < travel[slow["key"]]
+    bad = tiny_sweep(plan=plan.model_copy(update={"families": [
+        Family(name="noise", perturbation="observation_noise", scale="value", levels=[-0.1]),
+        Family(name="broken", perturbation="detector_failure", scale="value", levels=[1.5]),
+    ]}))  # fmt: skip
+    with pytest.raises(UserInputError) as excinfo:
+        validate_sweep(bad)
+    assert str(excinfo.value).splitlines() == [
+        "family 'noise': observation_noise: sigma = -0.1 is out of range",
+        "family 'broken': detector_failure: fraction = 1.5 is out of range",
+    ]
