@@ -54,6 +54,20 @@ class Learner(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+def stateful_parts_dict(learner: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """``state_dict()`` of each named part (modules, optimizers, buffers) and the learner's generator."""
+    state = {name: getattr(learner, name).state_dict() for name in names}
+    state["generator"] = learner.generator.get_state()
+    return state
+
+
+def load_stateful_parts(learner: Any, names: tuple[str, ...], state: dict[str, Any]) -> None:
+    """Inverse of :func:`stateful_parts_dict`."""
+    for name in names:
+        getattr(learner, name).load_state_dict(state[name])
+    learner.generator.set_state(state["generator"])
+
+
 def masked_greedy(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Argmax over the valid actions only: [..., A] values, bool [..., A] mask -> Long [...]."""
     return values.masked_fill(~mask, float("-inf")).argmax(dim=-1)

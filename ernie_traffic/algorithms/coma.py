@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
-from ernie_traffic.algorithms.base import Transition, polyak_update
+from ernie_traffic.algorithms.base import Transition, load_stateful_parts, polyak_update, stateful_parts_dict
 from ernie_traffic.algorithms.regularization import RegularizerName, RegularizerSettings, build_regularizers
 from ernie_traffic.models.networks import CentralCritic, MultiAgentSpec, SharedAgentNet
 
@@ -155,8 +155,12 @@ class Coma:
                 loss = F.mse_loss(q_taken, targets[index])
                 total = loss
                 if self.regularizers.joint_action is not None:
+                    sub = self.regularizers.sample_index(len(index), self.generator)
                     reg = self.regularizers.joint_action(
-                        self.critic.joint_value, state, actions, action_mask=batch["mask"][index]
+                        self.critic.joint_value,
+                        state[sub],
+                        actions[sub],
+                        action_mask=batch["mask"][index][sub],
                     )
                     regs.append(float(reg.detach()))
                     total = total + reg
@@ -179,9 +183,10 @@ class Coma:
         loss, entropy = policy_loss(logits, batch["actions"], advantages, self.config.entropy_coef)
         stats = {"actor": float(loss.detach()), "entropy": float(entropy.detach())}
         if self.regularizers.observation is not None:
-            rows = spec.agent_rows(batch["obs"])
+            sub = self.regularizers.sample_index(batch["obs"].shape[0], self.generator)
+            rows = spec.agent_rows(batch["obs"][sub])
             reg = self.regularizers.observation(
-                self.policy_net, rows, perturb_mask=spec.perturb_mask(batch["obs"].shape[0])
+                self.policy_net, rows, perturb_mask=spec.perturb_mask(len(sub))
             )
             stats["regularizer"] = float(reg.detach())
             loss = loss + reg
@@ -191,22 +196,12 @@ class Coma:
         self.actor_optimizer.step()
         return stats
 
+    # everything a resumed run needs to continue exactly (with the learner's generator)
+    STATEFUL_PARTS = ("policy_net", "critic", "critic_target", "actor_optimizer", "critic_optimizer")
+
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "policy_net": self.policy_net.state_dict(),
-            "critic": self.critic.state_dict(),
-            "critic_target": self.critic_target.state_dict(),
-            "actor_optimizer": self.actor_optimizer.state_dict(),
-            "critic_optimizer": self.critic_optimizer.state_dict(),
-            "generator": self.generator.get_state(),
-            "rollout": self.rollout,
-        }
+        return {**stateful_parts_dict(self, self.STATEFUL_PARTS), "rollout": list(self.rollout)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.policy_net.load_state_dict(state["policy_net"])
-        self.critic.load_state_dict(state["critic"])
-        self.critic_target.load_state_dict(state["critic_target"])
-        self.actor_optimizer.load_state_dict(state["actor_optimizer"])
-        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
-        self.generator.set_state(state["generator"])
+        load_stateful_parts(self, self.STATEFUL_PARTS, state)
         self.rollout = list(state["rollout"])

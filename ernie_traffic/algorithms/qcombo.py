@@ -22,7 +22,14 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
-from ernie_traffic.algorithms.base import Transition, masked_greedy, polyak_update, random_valid_actions
+from ernie_traffic.algorithms.base import (
+    Transition,
+    load_stateful_parts,
+    masked_greedy,
+    polyak_update,
+    random_valid_actions,
+    stateful_parts_dict,
+)
 from ernie_traffic.algorithms.regularization import RegularizerName, RegularizerSettings, build_regularizers
 from ernie_traffic.algorithms.replay import ReplayBuffer
 from ernie_traffic.models.networks import GlobalQ, MultiAgentSpec, SharedAgentNet
@@ -141,14 +148,16 @@ class Qcombo:
             "consistency": consistency_loss(global_taken, local_taken),
         }
         total = terms["local_td"] + terms["global_td"] + c.consistency_weight * terms["consistency"]
-        if self.regularizers.observation is not None:
-            mask = spec.perturb_mask(batch["obs"].shape[0])
-            terms["regularizer"] = self.regularizers.observation(self.policy_net, rows, perturb_mask=mask)
-            total = total + terms["regularizer"]
-        if self.regularizers.joint_action is not None:
-            terms["regularizer"] = self.regularizers.joint_action(
-                self.global_q, batch["state"], batch["actions"], action_mask=batch["mask"]
-            )
+        regs = self.regularizers
+        if regs.observation is not None or regs.joint_action is not None:
+            index = regs.sample_index(batch["obs"].shape[0], self.generator)
+            if regs.observation is not None:
+                sub_rows = spec.agent_rows(batch["obs"][index])
+                mask = spec.perturb_mask(len(index))
+                terms["regularizer"] = regs.observation(self.policy_net, sub_rows, perturb_mask=mask)
+            else:
+                state, actions, valid = batch["state"][index], batch["actions"][index], batch["mask"][index]
+                terms["regularizer"] = regs.joint_action(self.global_q, state, actions, action_mask=valid)
             total = total + terms["regularizer"]
         terms["total"] = total
         return terms
@@ -164,24 +173,12 @@ class Qcombo:
         polyak_update(self.global_q, self.global_target, self.config.target_tau)
         return {name: float(value.detach()) for name, value in terms.items()}
 
+    # everything a resumed run needs to continue exactly (with the learner's generator)
+    STATEFUL_PARTS = ("policy_net", "global_q", "policy_target", "global_target", "optimizer", "replay")
+
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "policy_net": self.policy_net.state_dict(),
-            "global_q": self.global_q.state_dict(),
-            "policy_target": self.policy_target.state_dict(),
-            "global_target": self.global_target.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "replay": self.replay.state_dict(),
-            "generator": self.generator.get_state(),
-            "steps": self.steps,
-        }
+        return {**stateful_parts_dict(self, self.STATEFUL_PARTS), "steps": self.steps}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.policy_net.load_state_dict(state["policy_net"])
-        self.global_q.load_state_dict(state["global_q"])
-        self.policy_target.load_state_dict(state["policy_target"])
-        self.global_target.load_state_dict(state["global_target"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.replay.load_state_dict(state["replay"])
-        self.generator.set_state(state["generator"])
+        load_stateful_parts(self, self.STATEFUL_PARTS, state)
         self.steps = state["steps"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -25,34 +26,61 @@ def _parse_seeds(text: str | None) -> list[int] | None:
 
 
 def train_command(
-    config_file: Path | None = typer.Option(None, "--config", help="YAML or TOML file of TrainConfig fields."),
-    network: str | None = typer.Option(
-        None, "--network", help="Bundled or RESCO network name, or a .net.xml path [default: grid2x2]."
-    ),
-    routes: list[Path] | None = typer.Option(None, "--routes", help="Route file(s) replacing the network's own."),
-    algo: str | None = typer.Option(None, "--algo", help="Learner: qcombo or coma [default: qcombo]."),
-    reg: str | None = typer.Option(
-        None, "--reg", help="Regularizer: none, ernie, ernie-a or gaussian [default: ernie]."
-    ),
-    mode: str | None = typer.Option(
-        None, "--mode", help="ERNIE gradient: plain, stackelberg or stackelberg-fd [default: stackelberg]."
-    ),
-    weight: float | None = typer.Option(None, "--lambda", help="Regularizer weight λ [default: 0.5]."),
-    epsilon: float | None = typer.Option(None, "--epsilon", help="Perturbation radius ε [default: 0.05]."),
-    episodes: int | None = typer.Option(None, "--episodes", help="Training episodes [default: 25]."),
-    seed: int | None = typer.Option(None, "--seed", help="Seed of the run [default: 0]."),
-    seeds: str | None = typer.Option(
-        None, "--seeds", help="Comma-separated seeds, trained in parallel processes and aggregated."
-    ),
-    eval_episodes: int | None = typer.Option(
-        None, "--eval-episodes", help="Evaluation episodes after training [default: 2]."
-    ),
-    out_dir: Path | None = typer.Option(None, "--out", help="Folder of run directories [default: runs]."),
-    name: str | None = typer.Option(None, "--name", help="Run directory name [default: network-algo-reg-seedN]."),
-    resume: Path | None = typer.Option(
-        None, "--resume", help="Continue the run in this directory from its last checkpoint."
-    ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; print only where results are."),
+    config_file: Annotated[
+        Path | None, typer.Option("--config", help="YAML or TOML file of TrainConfig fields.")
+    ] = None,
+    network: Annotated[
+        str | None,
+        typer.Option(
+            "--network", help="Bundled or RESCO network name, or a .net.xml path (default: grid2x2)."
+        ),
+    ] = None,
+    routes: Annotated[
+        list[Path] | None, typer.Option("--routes", help="Route file(s) replacing the network's own.")
+    ] = None,
+    algo: Annotated[
+        str | None, typer.Option("--algo", help="Learner: qcombo or coma (default: qcombo).")
+    ] = None,
+    reg: Annotated[
+        str | None,
+        typer.Option("--reg", help="Regularizer: none, ernie, ernie-a or gaussian (default: ernie)."),
+    ] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            "--mode", help="ERNIE gradient: plain, stackelberg or stackelberg-fd (default: stackelberg)."
+        ),
+    ] = None,
+    weight: Annotated[
+        float | None, typer.Option("--lambda", help="Regularizer weight λ (default: 0.5).")
+    ] = None,
+    epsilon: Annotated[
+        float | None, typer.Option("--epsilon", help="Perturbation radius ε (default: 0.05).")
+    ] = None,
+    episodes: Annotated[
+        int | None, typer.Option("--episodes", help="Training episodes (default: 15).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the run (default: 0).")] = None,
+    seeds: Annotated[
+        str | None,
+        typer.Option("--seeds", help="Comma-separated seeds, trained in parallel processes and aggregated."),
+    ] = None,
+    eval_episodes: Annotated[
+        int | None, typer.Option("--eval-episodes", help="Evaluation episodes after training (default: 2).")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder of run directories (default: runs).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Run directory name (default: network-algo-reg-seedN).")
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option("--resume", help="Continue the run in this directory from its last checkpoint."),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar; print only where results are.")
+    ] = False,
 ) -> None:
     """Train a traffic-signal controller, then evaluate it against fixed-time and max-pressure.
 
@@ -98,8 +126,13 @@ def train_command(
 
         done = RunDirectory(resume).load_checkpoint()["episode"]
     description = f"{config.algo}/{config.reg} on {Path(config.env.network).name}"
-    with episode_progress(description, config.episodes, done, quiet) as on_episode:
-        result = train(config, resume, resume=resume is not None, on_episode=on_episode)
+    run_dir = resume or config.out_dir / config.run_name()
+    try:
+        with episode_progress(description, config.episodes, done, quiet) as on_episode:
+            result = train(config, run_dir, resume=resume is not None, on_episode=on_episode)
+    except KeyboardInterrupt:
+        console.print(f"interrupted; continue with: ernie-traffic train --resume {run_dir}")
+        raise typer.Exit(130) from None
     if result.evaluation and not quiet:
         console.print(evaluation_table(result.evaluation, title=f"evaluation on {config.env.network}"))
     console.print(f"results: {result.run_dir}")

@@ -6,6 +6,8 @@
   Σ (vehicles on the incoming lane − vehicles on the outgoing lane);
 - webster: a fixed-time program whose cycle and splits SUMO's ``tlsCycleAdaptation.py``
   computes from the demand (Webster's formula), loaded as an additional file.
+
+``random`` (a uniformly random phase per decision) is the sanity floor, not a real controller.
 """
 
 from __future__ import annotations
@@ -51,18 +53,17 @@ class MaxPressureController:
     name: str = "max-pressure"
     control: str = "agents"
     additional_files: tuple[str, ...] = ()
-    _movements: dict[str, list[list[tuple[str, str]]]] = field(default_factory=dict, repr=False)
+    _env: Any = field(default=None, repr=False)
 
     def reset(self, env: Any) -> None:
-        self._movements = {agent: env.intersections[agent].movements for agent in env.possible_agents}
+        self._env = env
 
     def act(self, observations: dict[str, np.ndarray]) -> dict[str, int]:
-        import libsumo  # the env runs its simulation in this process through libsumo
-
-        count = per_decision_cache(libsumo.lane.getLastStepVehicleNumber)
+        count = per_decision_cache(self._env.simulation.api.lane.getLastStepVehicleNumber)
         actions = {}
         for agent in observations:
-            pressures = [sum(count(i) - count(o) for i, o in phase) for phase in self._movements[agent]]
+            movements = self._env.intersections[agent].movements
+            pressures = [sum(count(i) - count(o) for i, o in phase) for phase in movements]
             actions[agent] = int(np.argmax(pressures))
         return actions
 
@@ -99,6 +100,25 @@ def webster(
     return SumoProgramController("webster", "fixed_time", additional_files=(str(out),))
 
 
+@dataclass
+class UniformRandomController:
+    """A uniformly random green phase per intersection and decision: the floor a learner must beat."""
+
+    seed: int = 0
+    name: str = "random"
+    control: str = "agents"
+    additional_files: tuple[str, ...] = ()
+    _env: Any = field(default=None, repr=False)
+    _rng: np.random.Generator = field(default_factory=np.random.default_rng, repr=False)
+
+    def reset(self, env: Any) -> None:
+        self._env = env
+        self._rng = np.random.default_rng(self.seed)
+
+    def act(self, observations: dict[str, np.ndarray]) -> dict[str, int]:
+        return {agent: int(self._rng.integers(self._env.action_space(agent).n)) for agent in observations}
+
+
 CLASSICAL = ("fixed-time", "actuated", "max-pressure", "webster")
 
 
@@ -114,4 +134,6 @@ def classical_controller(
         return MaxPressureController()
     if name == "webster":
         return webster(network, route_files, work_dir)
-    raise UserInputError(f"unknown controller {name!r}; known: {', '.join(CLASSICAL)}")
+    if name == "random":
+        return UniformRandomController()
+    raise UserInputError(f"unknown controller {name!r}; known: {', '.join(CLASSICAL)}, random")

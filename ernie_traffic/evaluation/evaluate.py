@@ -7,10 +7,19 @@ Training's final comparison, stress tests, export parity and deployment parity a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ernie_traffic.controllers.base import Controller
 from ernie_traffic.envs.traffic import TrafficEnvConfig, TrafficSignalEnv
+
+if TYPE_CHECKING:  # controllers import the training run directories, which import this module
+    from ernie_traffic.controllers.base import Controller
+
+EVALUATION_SEED_BASE = 1_000_000_000  # training episodes never use seeds this large
+
+
+def evaluation_seeds(episodes: int) -> list[int]:
+    """The SUMO seeds of ``episodes`` evaluation episodes, the same for every controller."""
+    return [EVALUATION_SEED_BASE + i for i in range(episodes)]
 
 
 def run_episode(controller: Controller, env_config: TrafficEnvConfig, seed: int) -> dict[str, float]:

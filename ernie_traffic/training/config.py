@@ -11,6 +11,7 @@ from ernie_traffic.algorithms.coma import ComaConfig
 from ernie_traffic.algorithms.qcombo import QcomboConfig
 from ernie_traffic.algorithms.regularization import RegularizerName, RegularizerSettings
 from ernie_traffic.envs.traffic import TrafficEnvConfig
+from ernie_traffic.evaluation.evaluate import evaluation_seeds
 
 
 class TrainConfig(BaseModel):
@@ -27,7 +28,10 @@ class TrainConfig(BaseModel):
     regularizer: RegularizerSettings = Field(default_factory=RegularizerSettings)
     qcombo: QcomboConfig = Field(default_factory=QcomboConfig)
     coma: ComaConfig = Field(default_factory=ComaConfig)
-    episodes: int = Field(25, ge=1, description="training episodes")
+    episodes: int = Field(15, ge=1, description="training episodes")
+    reward_scale: float = Field(
+        0.05, gt=0, description="factor on the rewards the learner sees (logged returns stay unscaled)"
+    )
     seed: int = Field(0, ge=0, description="seed of networks, exploration and simulations")
     checkpoint_every: int = Field(1, ge=1, description="episodes between checkpoints")
     eval_episodes: int = Field(2, ge=0, description="evaluation episodes after training (0: none)")
@@ -50,8 +54,8 @@ class TrainConfig(BaseModel):
         return self.name or f"{self.run_family()}-seed{self.seed}"
 
     def training_seed(self, episode: int) -> int:
-        """SUMO seed of a training episode; evaluation seeds (from 10⁹) never coincide with one."""
+        """SUMO seed of a training episode (below the evaluation seeds for any realistic run)."""
         return self.seed * 100_000 + episode
 
     def evaluation_seeds(self) -> list[int]:
-        return [1_000_000_000 + i for i in range(self.eval_episodes)]
+        return evaluation_seeds(self.eval_episodes)

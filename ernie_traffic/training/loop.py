@@ -58,7 +58,9 @@ def _tensors(env: TrafficSignalEnv, spec: MultiAgentSpec, obs: dict) -> tuple[to
     return pad_observations(spec, obs), state, mask
 
 
-def run_training_episode(env: TrafficSignalEnv, learner: Learner, spec: MultiAgentSpec, obs: dict) -> dict:
+def run_training_episode(
+    env: TrafficSignalEnv, learner: Learner, spec: MultiAgentSpec, obs: dict, reward_scale: float
+) -> dict:
     """One exploring episode from the reset observations ``obs``; returns its training record."""
     obs_t, state, mask = _tensors(env, spec, obs)
     losses: dict[str, list[float]] = defaultdict(list)
@@ -73,7 +75,7 @@ def run_training_episode(env: TrafficSignalEnv, learner: Learner, spec: MultiAge
         reward = torch.tensor([float(rewards.get(agent, 0.0)) for agent in spec.agents])
         terminal = float(any(terminations.values()))
         transition = Transition(
-            obs_t, state, mask, actions, reward, next_obs_t, next_state, next_mask, terminal
+            obs_t, state, mask, actions, reward * reward_scale, next_obs_t, next_state, next_mask, terminal
         )
         for name, value in learner.observe(transition).items():
             losses[name].append(value)
@@ -144,7 +146,10 @@ def train(
             if episode > start:
                 obs, _ = env.reset(seed=config.training_seed(episode))
             began = time.perf_counter()
-            record = {"episode": episode, **run_training_episode(env, learner, spec, obs)}
+            record = {
+                "episode": episode,
+                **run_training_episode(env, learner, spec, obs, config.reward_scale),
+            }
             record["wall_s"] = time.perf_counter() - began
             run.append_metrics(record)
             if (episode + 1) % config.checkpoint_every == 0 or episode + 1 == config.episodes:

@@ -12,7 +12,11 @@ from rich.table import Table
 
 from ernie_traffic.training.loop import EpisodeCallback
 
-SHOWN_METRICS = (("mean_delay", "mean delay (s)"), ("mean_travel_time", "travel time (s)"), ("throughput", "throughput"))
+SHOWN_METRICS = (
+    ("mean_delay", "mean delay (s)"),
+    ("mean_travel_time", "travel time (s)"),
+    ("throughput", "throughput"),
+)
 
 
 @contextmanager
@@ -33,7 +37,9 @@ def episode_progress(description: str, episodes: int, done: int, quiet: bool) ->
         task = progress.add_task(description, total=episodes, completed=done, ret="-", delay="-")
 
         def on_episode(record: dict[str, Any]) -> None:
-            progress.update(task, advance=1, ret=f"{record['return']:.1f}", delay=f"{record['mean_delay']:.1f}")
+            progress.update(
+                task, advance=1, ret=f"{record['return']:.1f}", delay=f"{record['mean_delay']:.1f}"
+            )
 
         yield on_episode
 
