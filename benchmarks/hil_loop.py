@@ -81,7 +81,7 @@ def street_alone(network: str, seconds: float, folder: Path) -> HilResult:
     return asyncio.run(HilSimulator(config).run())
 
 
-def lockstep(network: str, seconds: float, folder: Path, bundle: Path | None, one_process: bool):
+def lockstep(network: str, seconds: float, folder: Path, bundle: Path | None, one_process: bool, poll: str):
     simulator = HilSimulator(_config(network, seconds, 60.0, _free_base_port(64), folder / f"{network}.xml"))
     results: list[HilResult] = []
     thread = threading.Thread(target=_run_simulator, args=(simulator, results))
@@ -99,6 +99,8 @@ def lockstep(network: str, seconds: float, folder: Path, bundle: Path | None, on
         "30",
         "--deadline",
         "5",
+        "--poll-interval",
+        poll,
     ]
     if bundle is not None:
         command += ["--bundle", str(bundle)]
@@ -138,9 +140,14 @@ def main() -> None:
     parser.add_argument(
         "--one-process", action="store_true", help="one runtime process for all intersections"
     )
+    parser.add_argument("--poll-interval", default="0.002", help="runtime's sequence poll interval (s)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="hil-bench-"))
-    print(f"loopback SNMPv2c, lockstep, {args.seconds:g} simulated s per run, CPUs: {os.cpu_count()}")
+    load = os.getloadavg()[0]
+    print(
+        f"loopback SNMPv2c, lockstep, {args.seconds:g} simulated s per run, sequence poll every "
+        f"{args.poll_interval} s, CPUs: {os.cpu_count()}, load average at start: {load:.1f}"
+    )
     header = (
         f"{'network':<9} {'TLS':>3} {'runtimes':>8} {'alone x':>8} {'lockstep x':>10} {'ratio':>6} "
         f"{'round trip median ms':>21} {'p99 ms*':>8} {'decisions':>9}"
@@ -150,7 +157,7 @@ def main() -> None:
         bundle = args.bundle if index == 0 else None
         alone = street_alone(network, args.seconds, folder)
         loop, median, p99, decisions, n_tls = lockstep(
-            network, args.seconds, folder, bundle, args.one_process
+            network, args.seconds, folder, bundle, args.one_process, args.poll_interval
         )
         processes = 1 if args.one_process else n_tls
         print(

@@ -167,6 +167,9 @@ def run_command(
     deadline: Annotated[
         float, typer.Option("--deadline", help="Seconds one decision may take before the fallback plan.")
     ] = 0.1,
+    poll_interval: Annotated[
+        float, typer.Option("--poll-interval", help="Seconds between two polls of the sample sequence.")
+    ] = 0.002,
 ) -> None:
     """Run the field loop for each controller: poll detectors, decide, command the phase over SNMP.
 
@@ -203,7 +206,13 @@ def run_command(
     reports: dict[str, str] = {}
 
     def serve(address: str, tls: str, client: NtcipClient, decide, runtime) -> None:
-        stats = run_intersection(client, decide, idle_timeout_s=idle_timeout, max_decisions=max_decisions)
+        stats = run_intersection(
+            client,
+            decide,
+            poll_interval_s=poll_interval,
+            idle_timeout_s=idle_timeout,
+            max_decisions=max_decisions,
+        )
         client.close()
         trips = sorted(stats.round_trip_s) or [0.0]
         median, p99 = trips[len(trips) // 2], trips[min(len(trips) - 1, int(0.99 * len(trips)))]

@@ -58,7 +58,7 @@ class HilConfig(BaseModel):
         15.0, gt=0, description="simulated seconds without a command after which a controller runs fixed time"
     )
     signal_log: Path | None = Field(
-        None, description="CSV of every signal state SUMO showed (time_s,tls,state)"
+        None, description="where SUMO logs every signal state it shows (tlsStates XML); default: a temp file"
     )
 
     @model_validator(mode="before")

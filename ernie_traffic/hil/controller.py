@@ -1,9 +1,10 @@
 """The virtual signal controller of one intersection: what the SNMP agent reads and writes.
 
 It behaves like an actuated controller in a cabinet that an adaptive system commands through NTCIP
-phase control groups. Its own :class:`ernie_deploy.timing.SignalTimer` (the one the policy was
-trained under) serves every request with minimum green, yellow change and red clearance, so a
-misbehaving runtime can ask for anything and the street still sees safe signals. Whenever no
+phase control groups. It only requests greens from the intersection's
+:class:`ernie_deploy.timing.SignalTimer` (the timing the policy was trained under), which serves
+them with minimum green, yellow change and red clearance, so a misbehaving runtime can ask for
+anything and the street still sees safe signals. Whenever no
 command has arrived for ``watchdog_s`` simulated seconds it runs the network's fixed-time plan.
 """
 
@@ -81,6 +82,8 @@ class VirtualController:
 
     def __post_init__(self) -> None:
         self._call_phase = detector_call_phases(self.intersection)
+        self._values: dict[tuple[int, ...], int | str] = {}
+        self._values_key: tuple[int, int, float] | None = None
         self.sample = DetectorSample.empty(len(self.intersection.incoming_lanes))
         # The fixed-time plan: the network program's green phases with their durations, in order.
         durations = self.intersection.phase_durations
@@ -157,6 +160,14 @@ class VirtualController:
 
     def ntcip_values(self) -> dict[tuple[int, ...], int | str]:
         """Every readable object instance and its current value (see docs/hil.md)."""
+        # Values change only with a new sample, a command, or simulated time (the timer advances
+        # with the simulation): between those, polls are answered from the last table.
+        key = (self.sequence, self.commands, self.now_s)
+        if key != self._values_key:
+            self._values, self._values_key = self._build_values(), key
+        return self._values
+
+    def _build_values(self) -> dict[tuple[int, ...], int | str]:
         greens, yellows, reds = self.status_masks()
         values: dict[tuple[int, ...], int | str] = {
             ntcip.SYS_NAME: self.intersection.id,
