@@ -8,13 +8,13 @@ import socket
 import pytest
 from ernie_deploy import ntcip
 from ernie_deploy.snmp_client import ControllerUnreachable, NtcipClient, SnmpCredentials
+from hil_support import AgentInThread, free_port_block
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyasn1.codec.ber import encoder
 from pysnmp.proto import api
 
 from ernie_traffic.hil.config import SnmpSettings
-from tests.hil.conftest import AgentInThread, free_port_block
 
 V2C = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]
 

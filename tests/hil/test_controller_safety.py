@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from ernie_deploy.timing import SignalTimer, TimingConfig
+from hil_support import GRID2X2
 
 from ernie_traffic.envs.traffic.intersections import read_intersections
 from ernie_traffic.hil.controller import VirtualController
 from ernie_traffic.hil.safety import check_signal_log
-from tests.hil.conftest import GRID2X2
 
 TIMING = TimingConfig(yellow_time=3, red_clearance=2, min_green=5, max_green=60)
 A0 = read_intersections(GRID2X2)["A0"]

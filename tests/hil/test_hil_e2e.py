@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from ernie_deploy.snmp_client import NtcipClient, SnmpCredentials
+from hil_support import SimulatorInThread, free_port_block, run_cli, start_runtime
 
 import ernie_traffic.training  # noqa: F401  first: controllers <-> training import cycle (reported to the lead)
 from ernie_traffic.envs.traffic.config import TrafficEnvConfig
@@ -23,7 +24,6 @@ from ernie_traffic.export.bundle import export_bundle, record_observations
 from ernie_traffic.hil.config import HilConfig
 from ernie_traffic.hil.controller import detector_call_phases
 from ernie_traffic.hil.safety import check_signal_log, read_signal_log
-from tests.hil.conftest import SimulatorInThread, free_port_block, run_cli, start_runtime
 
 SEED = 3
 
