@@ -7,6 +7,7 @@ longest-queue rule (no bundle needed)."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -190,3 +191,20 @@ def test_realtime_mode_keeps_pace_with_the_wall_clock(tmp_path):
     assert result.decisions == 3 and result.simulated_s == 15
     assert 10 <= result.wall_s < 20  # the last period is not waited for: 2 of 3 periods in wall time
     assert set(read_signal_log(result.signal_log)) == {"A0", "A1", "B0", "B1"}
+
+
+def test_simulate_cli_runs_fixed_time_without_runtimes_and_checks_its_log(tmp_path):
+    out = tmp_path / "result.json"
+    base = str(free_port_block(4))
+    done = run_cli(
+        "deploy", "simulate", "--network", "grid2x2", "--seconds", "120", "--startup-timeout", "0",
+        "--base-port", base, "--signal-log", str(tmp_path / "log.xml"), "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"A0: 127.0.0.1:{base}" in done.stdout
+    summary = json.loads(out.read_text())
+    assert summary["decisions"] == 24 and summary["safety_violations"] == []
+    assert summary["commands"] == {"A0": 0, "A1": 0, "B0": 0, "B1": 0} and summary["mode_changes"] == []
+    assert summary["metrics"]["throughput"] > 0
+    bad = run_cli("deploy", "simulate", "--network", "grid2x2", "--mode", "often", "--startup-timeout", "0")
+    assert bad.returncode == 2 and "mode" in bad.stderr
