@@ -1,10 +1,11 @@
 """Cost of one optimizer step with each ERNIE regularizer mode, relative to the unregularized step.
 
 Same network, batch and optimizer for every mode, measured side by side in one run (modes are
-interleaved round by round, the median is reported). Peak memory of a step: on CPU, the peak resident
-memory during one step above the memory resident before it (Linux VmHWM after a reset), each mode in a
-fresh subprocess where tensors of 64 KiB or more are mmap-allocated, so RSS follows the live tensors;
-on CUDA, the allocator's peak above the memory allocated before the step.
+interleaved round by round, the median is reported; on CPU the step's thread CPU time). Peak memory of
+a step: on CPU, the peak resident memory during one step above the memory resident before it (Linux
+VmHWM after a reset), each mode in a fresh subprocess where tensors of 64 KiB or more are
+mmap-allocated, so RSS follows the live tensors; on CUDA, the allocator's peak above the memory
+allocated before the step.
 
     PYTHONPATH=$PWD python benchmarks/regularizer_cost.py [--batch 256] [--hidden 256] [--rounds 20]
 """
@@ -145,13 +146,16 @@ def main() -> None:
     for step in steps.values():  # warm-up
         step()
     times: dict[tuple[str, int], list[float]] = {case: [] for case in cases}
+    # On CPU (one intra-op thread) the thread's CPU time, which excludes the time other processes on a
+    # shared machine hold the core; on CUDA, wall time between synchronisations.
+    clock = time.perf_counter if device.type == "cuda" else time.thread_time
     for _ in range(args.rounds):
         for case, step in steps.items():
             synchronize()
-            start = time.perf_counter()
+            start = clock()
             step()
             synchronize()
-            times[case].append(time.perf_counter() - start)
+            times[case].append(clock() - start)
     memory = {case: peak_memory(case, args) for case in cases}
 
     base_time = statistics.median(times[("unregularized", 0)])
