@@ -36,7 +36,7 @@ def empirical_lipschitz(
     *,
     step_size: float | None = None,
     init_scale: float = 1.0,
-    restarts: int = 4,
+    restarts: int = 2,
 ) -> LipschitzEstimate:
     """Local Lipschitz constant of ``model`` around each row of ``obs``, maximised by PGD (Yang et al. 2020).
 
@@ -75,7 +75,7 @@ def observation_attack(
     divergence: DivergenceName = "l2",
     step_size: float | None = None,
     init_scale: float = 1.0,
-    restarts: int = 4,
+    restarts: int = 2,
 ) -> Tensor:
     """Maximal-action-difference attack: the observation in the ε-ball that moves ``model``'s output most.
 
