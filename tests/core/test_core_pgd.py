@@ -17,7 +17,7 @@ from ernie_traffic.core import (
     observation_attack,
 )
 from ernie_traffic.core.ball import Ball
-from ernie_traffic.core.divergence import squared_l2
+from ernie_traffic.core.divergence import kl, squared_l2
 from ernie_traffic.core.pgd import ascend
 from ernie_traffic.errors import UserInputError
 
@@ -224,3 +224,40 @@ def test_bad_shapes_are_user_errors():
         reg(lambda o: o, obs, feature_scale=torch.ones(5))
     with pytest.raises(UserInputError, match="inputs of shape"):
         reg(lambda o: o, torch.randn(4))
+
+
+def test_kl_attack_on_policy_logits_beats_random_perturbations():
+    torch.manual_seed(5)
+    policy = nn.Sequential(nn.Linear(6, 32), nn.Tanh(), nn.Linear(32, 4)).double()
+    obs = torch.randn(16, 6, dtype=torch.float64)
+    attacked = observation_attack(policy, obs, epsilon=0.1, norm="l2", steps=30, divergence="kl")
+    ball = Ball.around(obs, 0.1, "l2")
+    with torch.no_grad():
+        clean = policy(obs)
+        attack_kl = kl(policy(attacked), clean, 1)
+        points = ball.sample_in_ball(obs, RANDOM_PERTURBATIONS, on_boundary=True)
+        random_kl = kl(policy(obs + points), clean.expand(RANDOM_PERTURBATIONS, -1, -1), 2).amax(0)
+    assert (attack_kl >= random_kl * (1 - 1e-3)).all()
+
+
+def test_continuous_action_stackelberg_fd_matches_exact_for_a_module_critic():
+    class Critic(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.body = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 1))
+
+        def forward(self, state, actions):
+            return self.body(torch.cat([state, actions], dim=1))
+
+    critic = Critic().double()
+    state, actions = torch.randn(8, 2, dtype=torch.float64), torch.randn(8, 3, dtype=torch.float64)
+    grads = {}
+    for mode in ("stackelberg", "stackelberg-fd"):
+        reg = ContinuousActionRegularizer(RegularizerConfig(kind="continuous_action", epsilon=0.2, mode=mode))
+        critic.zero_grad()
+        torch.manual_seed(1)
+        reg(critic, state, actions).backward()  # fd finds the parameters of the nn.Module critic itself
+        grads[mode] = torch.cat([p.grad.flatten() for p in critic.parameters()])
+    error = (grads["stackelberg-fd"] - grads["stackelberg"]).norm() / grads["stackelberg"].norm()
+    assert error < 2e-4
