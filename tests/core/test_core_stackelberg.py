@@ -107,3 +107,17 @@ def test_optimizer_step_uses_the_stackelberg_gradient():
     optimizer.step()
     after = nn.utils.parameters_to_vector(net.parameters()).detach()
     assert torch.allclose(after, before - 0.1 * expected, atol=1e-12)
+
+
+def test_every_mode_gives_its_value_under_no_grad():
+    net = _network(torch.float64)
+    obs = torch.randn(5, 4, dtype=torch.float64)
+    values = []
+    for mode in ("plain", "stackelberg", "stackelberg-fd"):
+        reg = ObservationRegularizer(RegularizerConfig(epsilon=EPSILON, mode=mode, weight=1.0))
+        torch.manual_seed(SEED)
+        with torch.no_grad():
+            loss = reg(net, obs)
+        assert not loss.requires_grad
+        values.append(reg.last_value)
+    assert values[0] == pytest.approx(values[1]) and values[0] == pytest.approx(values[2])
