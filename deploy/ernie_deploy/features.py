@@ -18,6 +18,7 @@ One observation vector, in this order (``n`` = green phases, ``L`` = incoming la
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -43,6 +44,10 @@ class ObservationLayout:
     def detector_slice(self) -> slice:
         """Where the detector features (counts then queues) sit in the vector."""
         return slice(self.n_green_phases + 2, self.size)
+
+    @functools.cached_property
+    def inverse_capacity(self) -> np.ndarray:
+        return 1.0 / np.asarray(self.detector_capacity, dtype=np.float32)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,12 +80,13 @@ def build_observation(
     ``counts`` and ``queues`` are the detector readings in ``layout.detector_ids`` order.
     """
     n = layout.n_green_phases
-    capacity = np.asarray(layout.detector_capacity, dtype=np.float32)
+    lanes = len(layout.detector_ids)
     obs = np.zeros(layout.size, dtype=np.float32)
     obs[green_index] = 1.0
     obs[n] = 1.0 if in_transition else 0.0
     obs[n + 1] = min(max(time_in_stage / layout.max_green, 0.0), 1.0)
-    lanes = len(layout.detector_ids)
-    np.clip(np.asarray(counts, dtype=np.float32) / capacity, 0.0, 1.0, out=obs[n + 2 : n + 2 + lanes])
-    np.clip(np.asarray(queues, dtype=np.float32) / capacity, 0.0, 1.0, out=obs[n + 2 + lanes :])
+    detectors = obs[n + 2 :]
+    np.multiply(counts, layout.inverse_capacity, out=detectors[:lanes], casting="unsafe")
+    np.multiply(queues, layout.inverse_capacity, out=detectors[lanes:], casting="unsafe")
+    np.minimum(detectors, 1.0, out=detectors)  # readings are never negative
     return obs

@@ -136,7 +136,6 @@ class TrafficSignalEnv(ParallelEnv):
             self, self.config.backend, self.config.gui, self._sumo_args(episode_seed), self._inputs()
         )
         api = self.simulation.api
-        self.detectors.subscribe(api)
         self._time = self.begin
         self._metrics = None
         self._queue_sum = 0.0
@@ -238,19 +237,33 @@ class TrafficSignalEnv(ParallelEnv):
                 self._shown[agent] = timer.state
 
     def _simulate_with_timers(self, seconds: float) -> None:
-        """Simulate ``seconds``, stopping exactly where a timer changes its state to show it."""
+        """Simulate ``seconds``, stopping exactly where some timer changes its state to show it.
+        Only the timers that change are touched on the way; all catch up at the end."""
         api = self.simulation.api  # type: ignore[union-attr]
-        timers = self.timers.values()
-        remaining = seconds
-        while remaining > 1e-9:
-            dt = min(remaining, min(t.seconds_to_change() for t in timers))
-            dt = max(1.0, math.ceil(dt - 1e-9))  # SUMO steps are whole seconds
-            self._time += dt
-            api.simulationStep(self._time)
-            for timer in timers:
-                timer.advance(dt)
-            self._show_timer_states()
-            remaining -= dt
+        set_state = api.trafficlight.setRedYellowGreenState
+        start, end = self._time, self._time + seconds
+        timers = self.timers
+        updated = dict.fromkeys(timers, start)  # sim time each timer has been advanced to
+        due = {a: start + t.seconds_to_change() for a, t in timers.items()}
+        while True:
+            # SUMO steps are whole seconds: a change due mid-second is shown at the next step.
+            next_due = min(due.values())
+            now = end if next_due >= end else max(self._time + 1.0, math.ceil(next_due - 1e-9))
+            api.simulationStep(now)
+            self._time = now
+            if now >= end - 1e-9:
+                break
+            for agent in [a for a, t in due.items() if t <= now + 1e-9]:
+                timer = timers[agent]
+                timer.advance(now - updated[agent])
+                updated[agent] = now
+                due[agent] = now + timer.seconds_to_change()
+                if self._shown[agent] != timer.state:
+                    set_state(agent, timer.state)
+                    self._shown[agent] = timer.state
+        for agent, timer in timers.items():
+            timer.advance(end - updated[agent])
+        self._show_timer_states()
 
     def _observe(self) -> dict[str, np.ndarray]:
         bank = self.detectors
@@ -308,17 +321,16 @@ class TrafficSignalEnv(ParallelEnv):
         return [self.scenario.net_file, *self.scenario.route_files]
 
     def _sumo_args(self, seed: int) -> list[str]:
-        additional = [
-            *self.scenario.additional_files,
-            self.detectors.write_additional(self._file("detectors.add.xml")),
-        ]
+        additional = list(self.scenario.additional_files)
+        detector_file = self.detectors.write_additional(self._file("detectors.add.xml"))
+        if detector_file is not None:
+            additional.append(detector_file)
         if self.config.control == "actuated":
             additional.append(self._write_actuated_programs(self._file("actuated.add.xml")))
         additional += [Path(p) for p in self.config.additional_files]
         args = [
             "-n", str(self.scenario.net_file),
             "-r", ",".join(str(r) for r in self.scenario.route_files),
-            "-a", ",".join(str(a) for a in additional),
             "--begin", f"{self.begin}",
             "--step-length", "1",
             "--seed", str(seed),
@@ -328,6 +340,8 @@ class TrafficSignalEnv(ParallelEnv):
             "--tripinfo-output.write-undeparted",
             "--no-step-log", "--no-warnings",
         ]  # fmt: skip
+        if additional:
+            args += ["-a", ",".join(str(a) for a in additional)]
         if self.config.gui:
             args += ["--start", "--quit-on-end"]
         for perturbation in self.perturbations:
