@@ -109,16 +109,24 @@ def test_dropped_detectors_read_zero():
 
 
 def test_stuck_detectors_repeat_one_reading():
-    failure = PerturbationConfig(name="detector_failure", level=0.5, params={"mode": "stuck"})
+    failure = PerturbationConfig(name="detector_failure", level=1.0, params={"mode": "stuck"})
     env = TrafficSignalEnv(TrafficEnvConfig(network="grid2x2", episode_seconds=600, perturbations=[failure]))
     env.reset(seed=0)
-    readings = []
+    failed = env.perturbations[0].failed
+    agent = env.possible_agents[0]  # follow the failed detectors of the first intersection in its vector
+    lanes = env.detectors.incoming[agent]
+    mine = np.array([i - lanes.start for i in failed if lanes.start <= i < lanes.stop])
+    count_at = env.layouts[agent].detector_slice.start + mine
+    seen, true = [], []
     while env.agents:
-        env.step({a: 0 for a in env.agents})
-        readings.append(env.detectors.counts_in[env.perturbations[0].failed].copy())
+        obs, *_ = env.step({a: 0 for a in env.agents})
+        seen.append(obs[agent][count_at])
+        true.append(env.detectors.counts_in[failed].copy())
     env.close()
     fail_at = env.perturbations[0].fail_at
-    assert all(np.array_equal(r, readings[fail_at]) for r in readings[fail_at:])
+    assert len(mine) > 0
+    assert all(np.array_equal(s, seen[fail_at]) for s in seen[fail_at:])
+    assert not all(np.array_equal(t, true[fail_at]) for t in true[fail_at:])  # the road kept changing
 
 
 def test_malicious_agents_replace_recorded_actions_with_the_adversary():

@@ -76,6 +76,20 @@ class DetectorBank:
         self.counts_in = np.zeros(len(self.incoming_ids), dtype=np.float32)
         self.queues_in = np.zeros(len(self.incoming_ids), dtype=np.float32)
         self.counts_out = np.zeros(len(self.outgoing_ids), dtype=np.float32)
+        # For per-agent sums in one numpy call each (rewards).
+        self.incoming_starts = np.array([self.incoming[a].start for a in self.intersections], dtype=np.int64)
+        self.outgoing_flat = np.concatenate(list(self.outgoing.values()))
+        self.outgoing_owner = np.repeat(
+            np.arange(len(self.outgoing)), [len(v) for v in self.outgoing.values()]
+        )
+
+    def per_agent_incoming_sum(self, values: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(values, self.incoming_starts)
+
+    def per_agent_outgoing_sum(self, values: np.ndarray) -> np.ndarray:
+        return np.bincount(
+            self.outgoing_owner, weights=values[self.outgoing_flat], minlength=len(self.outgoing)
+        )
 
     def _length(self, lane: str, lane_length: float) -> float:
         return min(lane_length, self.detector_length) if self.detector_length else lane_length
@@ -109,8 +123,9 @@ class DetectorBank:
         """Refresh the reading arrays (direct getter calls: no per-SUMO-step subscription cost)."""
         domain = api.lanearea if self.detector_length else api.lane
         count, halting = domain.getLastStepVehicleNumber, domain.getLastStepHaltingNumber
-        self.counts_in[:] = [count(source) for source in self._in_sources]
-        self.queues_in[:] = [halting(source) for source in self._in_sources]
+        counts = [count(source) for source in self._in_sources]
+        self.counts_in[:] = counts
+        self.queues_in[:] = [halting(s) if n else 0 for s, n in zip(self._in_sources, counts, strict=True)]
         if self._out_only_sources:
             self._out_only[:] = [count(source) for source in self._out_only_sources]
         np.take(np.concatenate((self.counts_in, self._out_only)), self._out_index, out=self.counts_out)

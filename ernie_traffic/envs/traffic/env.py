@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
-from ernie_deploy.features import ObservationLayout, build_observation
+from ernie_deploy.features import ObservationAssembler, ObservationLayout
 from ernie_deploy.timing import SignalTimer, TimingConfig
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
@@ -109,7 +109,14 @@ class TrafficSignalEnv(ParallelEnv):
         self._workdir: Path | None = None
         self._next_seed = config.seed
         self._metrics: dict[str, float] | None = None
-        self._state = np.zeros((len(self.possible_agents), self.max_observation_size), dtype=np.float32)
+        self._state = np.zeros(self.state_space.shape, dtype=np.float32)
+        self._assembler = ObservationAssembler([self.layouts[a] for a in self.possible_agents])
+        self._state_at = np.concatenate(
+            [
+                row * self.max_observation_size + np.arange(self.layouts[a].size)
+                for row, a in enumerate(self.possible_agents)
+            ]
+        )
         self._green_of_state = {
             a: {state: g for g, state in enumerate(tls.green_states)} for a, tls in self.intersections.items()
         }
@@ -191,7 +198,7 @@ class TrafficSignalEnv(ParallelEnv):
     def state(self) -> np.ndarray:
         """Global state: every agent's last observation, zero-padded to the longest one, concatenated
         in ``possible_agents`` order (shape ``[n_agents * max_observation_size]``)."""
-        return self._state.reshape(-1).copy()
+        return self._state.copy()
 
     def render(self) -> None:
         """The GUI (``gui=True``, TraCI backend) renders itself while the simulation runs."""
@@ -269,24 +276,18 @@ class TrafficSignalEnv(ParallelEnv):
         bank = self.detectors
         bank.read(self.simulation.api)  # type: ignore[union-attr]
         self._queue_sum += float(bank.queues_in.mean()) if len(bank.queues_in) else 0.0
+        # Sensor perturbations act on copies: rewards and metrics keep the true readings.
+        counts, queues = bank.counts_in.copy(), bank.queues_in.copy()
         for perturbation in self.perturbations:
-            perturbation.readings(self)
-        observations = {}
-        for agent in self.possible_agents:
-            green, in_transition, time_in_stage = self._signal_status(agent)
-            lanes = bank.incoming[agent]
-            observations[agent] = build_observation(
-                self.layouts[agent],
-                bank.counts_in[lanes],
-                bank.queues_in[lanes],
-                green,
-                in_transition,
-                time_in_stage,
-            )
+            perturbation.readings(self, counts, queues)
+        status = [self._signal_status(agent) for agent in self.possible_agents]
+        greens, in_transition, time_in_stage = (np.array(column) for column in zip(*status, strict=True))
+        flat = self._assembler.assemble(counts, queues, greens, in_transition, time_in_stage)
+        observations = dict(zip(self.possible_agents, self._assembler.split(flat), strict=True))
         for perturbation in self.perturbations:
-            perturbation.observations(self, observations)
-        for row, agent in enumerate(self.possible_agents):
-            self._state[row, : len(observations[agent])] = observations[agent]
+            perturbation.observations(self, observations)  # in place, so ``flat`` sees it too
+        self._state = np.zeros(self.state_space.shape, dtype=np.float32)
+        self._state[self._state_at] = flat
         self.last_observations = observations
         return observations
 

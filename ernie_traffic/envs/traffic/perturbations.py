@@ -55,8 +55,8 @@ class Perturbation:
     def before_interval(self, env: TrafficSignalEnv) -> None:
         pass
 
-    def readings(self, env: TrafficSignalEnv) -> None:
-        pass
+    def readings(self, env: TrafficSignalEnv, counts: np.ndarray, queues: np.ndarray) -> None:
+        """Change the incoming detector readings the observations are built from (in place)."""
 
     def observations(self, env: TrafficSignalEnv, obs: dict[str, np.ndarray]) -> None:
         pass
@@ -171,7 +171,8 @@ class ObservationNoise(Perturbation):
 
 class DetectorFailure(Perturbation):
     """A ``fraction`` of incoming detectors (at least one) fails: ``mode="dropped"`` reads 0,
-    ``mode="stuck"`` repeats the reading it had at a random decision in the first half of the episode."""
+    ``mode="stuck"`` repeats the reading it had at a random decision in the first half of the
+    episode. Only observations see it; rewards and metrics use the true readings."""
 
     name = "detector_failure"
     parameter = "fraction"
@@ -194,17 +195,16 @@ class DetectorFailure(Perturbation):
         self.fail_at = int(self.rng.integers(0, max(1, env.n_decisions // 2)))
         self.stuck: tuple[np.ndarray, np.ndarray] | None = None
 
-    def readings(self, env: TrafficSignalEnv) -> None:
-        bank = env.detectors
+    def readings(self, env: TrafficSignalEnv, counts: np.ndarray, queues: np.ndarray) -> None:
         if self.mode == "dropped":
-            bank.counts_in[self.failed] = 0.0
-            bank.queues_in[self.failed] = 0.0
+            counts[self.failed] = 0.0
+            queues[self.failed] = 0.0
             return
         if env.decision_count < self.fail_at:
             return
         if self.stuck is None:
-            self.stuck = (bank.counts_in[self.failed].copy(), bank.queues_in[self.failed].copy())
-        bank.counts_in[self.failed], bank.queues_in[self.failed] = self.stuck
+            self.stuck = (counts[self.failed].copy(), queues[self.failed].copy())
+        counts[self.failed], queues[self.failed] = self.stuck
 
 
 class MaliciousAgents(Perturbation):
