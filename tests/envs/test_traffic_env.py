@@ -223,3 +223,20 @@ def test_traci_backend_gives_the_same_episode_as_libsumo():
         _, metrics[backend] = run_episode(env, seed=2)
         env.close()
     assert metrics["traci"] == metrics["libsumo"]
+
+
+@pytest.mark.parametrize("reward", ["queue", "pressure", "diff-waiting-time"])
+def test_rewards_follow_the_lanes(reward):
+    env = make_env(reward=reward, episode_seconds=200)
+    env.reset(seed=0)
+    for _ in range(25):
+        _, rewards, *_ = env.step({a: 0 for a in env.agents})
+    for agent, tls in env.intersections.items():
+        halting = sum(libsumo.lane.getLastStepHaltingNumber(lane) for lane in tls.incoming_lanes)
+        inside = sum(libsumo.lane.getLastStepVehicleNumber(lane) for lane in tls.incoming_lanes)
+        leaving = sum(libsumo.lane.getLastStepVehicleNumber(lane) for lane in tls.outgoing_lanes)
+        expected = {"queue": -halting, "pressure": leaving - inside}.get(reward)
+        if expected is not None:
+            assert rewards[agent] == expected
+    assert any(r != 0 for r in rewards.values())
+    env.close()

@@ -75,7 +75,8 @@ class DetectorBank:
         self._out_only = np.zeros(len(self._out_only_sources), dtype=np.float32)
         self.counts_in = np.zeros(len(self.incoming_ids), dtype=np.float32)
         self.queues_in = np.zeros(len(self.incoming_ids), dtype=np.float32)
-        self.counts_out = np.zeros(len(self.outgoing_ids), dtype=np.float32)
+        self._counts_out = np.zeros(len(self.outgoing_ids), dtype=np.float32)
+        self._counts_out_from: Any = None  # the SUMO domain to read outgoing counts from, when stale
         # For per-agent sums in one numpy call each (rewards).
         self.incoming_starts = np.array([self.incoming[a].start for a in self.intersections], dtype=np.int64)
         self.outgoing_flat = np.concatenate(list(self.outgoing.values()))
@@ -120,12 +121,26 @@ class DetectorBank:
         )
 
     def read(self, api: Any) -> None:
-        """Refresh the reading arrays (direct getter calls: no per-SUMO-step subscription cost)."""
+        """Refresh the incoming readings (direct getter calls: no per-SUMO-step subscription cost).
+        Outgoing readings are taken on first use of :attr:`counts_out` (most rewards never need them)."""
         domain = api.lanearea if self.detector_length else api.lane
         count, halting = domain.getLastStepVehicleNumber, domain.getLastStepHaltingNumber
         counts = [count(source) for source in self._in_sources]
         self.counts_in[:] = counts
         self.queues_in[:] = [halting(s) if n else 0 for s, n in zip(self._in_sources, counts, strict=True)]
-        if self._out_only_sources:
-            self._out_only[:] = [count(source) for source in self._out_only_sources]
-        np.take(np.concatenate((self.counts_in, self._out_only)), self._out_index, out=self.counts_out)
+        self._counts_out_from = domain
+
+    @property
+    def counts_out(self) -> np.ndarray:
+        """Vehicles on each outgoing detector, as of the last :meth:`read`."""
+        self.read_outgoing()
+        return self._counts_out
+
+    def read_outgoing(self) -> None:
+        """Take the outgoing readings of the last :meth:`read` now, if not taken yet."""
+        if self._counts_out_from is None:
+            return
+        count = self._counts_out_from.getLastStepVehicleNumber
+        self._out_only[:] = [count(source) for source in self._out_only_sources]
+        np.take(np.concatenate((self.counts_in, self._out_only)), self._out_index, out=self._counts_out)
+        self._counts_out_from = None

@@ -136,7 +136,6 @@ class TrafficSignalEnv(ParallelEnv):
         self._close_simulation()
         episode_seed = self._next_seed if seed is None else seed
         self._next_seed = episode_seed + 1
-        self.seed_used = episode_seed
         for position, perturbation in enumerate(self.perturbations):
             perturbation.seed(episode_seed, position)
         self.simulation = Simulation(
@@ -305,6 +304,7 @@ class TrafficSignalEnv(ParallelEnv):
     def _finish_episode(self) -> None:
         decisions = max(1, self.decision_count + 1)  # the reset observation counts too
         mean_queue = self._queue_sum / decisions
+        self.detectors.read_outgoing()  # still readable after the simulation closes
         self._close_simulation()
         self._metrics = tripinfo_metrics(self._file("tripinfo.xml")) | {"mean_queue": mean_queue}
 
