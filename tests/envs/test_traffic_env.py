@@ -12,8 +12,9 @@ import pytest
 from ernie_deploy.features import build_observation
 from pettingzoo.test import parallel_api_test
 
-from ernie_traffic.envs.traffic import TrafficEnvConfig, TrafficSignalEnv
+from ernie_traffic.envs.traffic import PerturbationConfig, TrafficEnvConfig, TrafficSignalEnv
 from ernie_traffic.errors import UserInputError
+from ernie_traffic.utils.config_files import load_config, save_config
 from ernie_traffic.utils.sumo_tools import sumo_binary
 
 
@@ -240,3 +241,23 @@ def test_rewards_follow_the_lanes(reward):
             assert rewards[agent] == expected
     assert any(r != 0 for r in rewards.values())
     env.close()
+
+
+def test_config_with_perturbations_round_trips_through_yaml(tmp_path):
+    config = TrafficEnvConfig(
+        network="cologne3",
+        control="actuated",
+        perturbations=[PerturbationConfig(name="detector_failure", level=0.5, params={"mode": "stuck"})],
+    )
+    save_config(config, tmp_path / "env.yaml")
+    assert load_config(TrafficEnvConfig, tmp_path / "env.yaml") == config
+    with pytest.raises(UserInputError, match="min_green"):
+        load_config(TrafficEnvConfig, None, min_green=30, max_green=10)
+
+
+def test_reset_recovers_after_the_simulation_died(env):
+    env.reset(seed=0)
+    libsumo.close()  # SUMO gone behind the environment's back, as after a fatal SUMO error
+    obs, _ = env.reset(seed=0)
+    obs, *_ = env.step({a: 0 for a in env.agents})
+    assert set(obs) == set(env.possible_agents)
