@@ -162,3 +162,10 @@ def test_unknown_perturbations_and_params_are_user_errors():
         episode(PerturbationConfig(name="speed_factor", params={"sigma": 1}))
     expected = "speed_factor demand_scale lane_closure observation_noise detector_failure malicious_agents"
     assert set(PERTURBATIONS) == set(expected.split())
+
+
+def test_level_scales_each_parameter_from_none_to_strongest():
+    for name, cls in PERTURBATIONS.items():
+        none, strongest = cls(PerturbationConfig(name=name, level=0.0)), cls(PerturbationConfig(name=name))
+        neutral = 1.0 if name in ("speed_factor", "demand_scale") else 0.0
+        assert none.value == neutral and strongest.value != neutral and cls.scale.startswith(cls.parameter)

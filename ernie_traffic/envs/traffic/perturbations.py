@@ -29,6 +29,7 @@ class Perturbation:
 
     name: ClassVar[str]
     parameter: ClassVar[str]  # the parameter that ``level`` scales
+    scale: ClassVar[str]  # how, for reports: e.g. "factor = 1 - 0.5 * level"
     allowed_params: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: PerturbationConfig):
@@ -73,6 +74,7 @@ class SpeedFactor(Perturbation):
 
     name = "speed_factor"
     parameter = "factor"
+    scale = "factor = 1 - 0.5 * level"
 
     @staticmethod
     def at_level(level: float) -> float:
@@ -98,6 +100,7 @@ class DemandScale(Perturbation):
 
     name = "demand_scale"
     parameter = "scale"
+    scale = "scale = 1 + level"
 
     @staticmethod
     def at_level(level: float) -> float:
@@ -115,6 +118,7 @@ class LaneClosure(Perturbation):
 
     name = "lane_closure"
     parameter = "fraction"
+    scale = "fraction = 0.5 * level of incoming lanes"
     allowed_params = frozenset({"work_zone_speed"})
 
     @staticmethod
@@ -157,6 +161,7 @@ class ObservationNoise(Perturbation):
 
     name = "observation_noise"
     parameter = "sigma"
+    scale = "sigma = 0.2 * level"
 
     @staticmethod
     def at_level(level: float) -> float:
@@ -176,6 +181,7 @@ class DetectorFailure(Perturbation):
 
     name = "detector_failure"
     parameter = "fraction"
+    scale = "fraction = 0.25 * level of incoming detectors"
     allowed_params = frozenset({"mode"})
 
     def __init__(self, config: PerturbationConfig):
@@ -214,6 +220,7 @@ class MaliciousAgents(Perturbation):
 
     name = "malicious_agents"
     parameter = "fraction"
+    scale = "fraction = 0.2 * level of decision steps"
 
     @staticmethod
     def at_level(level: float) -> float:
