@@ -169,3 +169,20 @@ def test_level_scales_each_parameter_from_none_to_strongest():
         none, strongest = cls(PerturbationConfig(name=name, level=0.0)), cls(PerturbationConfig(name=name))
         neutral = 1.0 if name in ("speed_factor", "demand_scale") else 0.0
         assert none.value == neutral and strongest.value != neutral and cls.scale.startswith(cls.parameter)
+
+
+def test_speed_factor_reaches_every_vehicle_of_a_city_network():
+    half = PerturbationConfig(name="speed_factor", params={"factor": 0.5})
+    config = TrafficEnvConfig(
+        network="cologne3", episode_seconds=300, control="fixed_time", perturbations=[half]
+    )
+    env = TrafficSignalEnv(config)
+    env.reset(seed=0)
+    factors = []
+    while env.agents:
+        env.step({})
+        if env.agents:
+            factors += [libsumo.vehicle.getSpeedFactor(v) for v in libsumo.vehicle.getIDList()]
+    env.close()
+    assert len(factors) > 100
+    assert 0.45 < np.mean(factors) < 0.55 and max(factors) < 0.8

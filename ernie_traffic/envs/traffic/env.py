@@ -172,8 +172,6 @@ class TrafficSignalEnv(ParallelEnv):
         requested = {a: actions.get(a, self.timers[a].target) for a in self.agents}
         for perturbation in self.perturbations:
             perturbation.actions(self, requested, infos)
-        for perturbation in self.perturbations:
-            perturbation.before_interval(self)
         if self.config.control == "agents":
             for agent, action in requested.items():
                 self.timers[agent].request(action)

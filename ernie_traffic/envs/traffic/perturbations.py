@@ -7,8 +7,8 @@ its randomness from its own generator seeded by (episode seed, position in the l
 seed gives the same perturbed episode and adding one perturbation does not change another's draws.
 
 Hooks (all optional) are called by the environment at fixed points of an episode:
-``sumo_args`` (command line), ``on_reset`` (simulation started), ``before_interval`` (before each
-decision interval is simulated), ``readings`` (detector readings), ``observations`` and ``actions``.
+``sumo_args`` (command line), ``on_reset`` (simulation started), ``readings`` (detector readings),
+``observations`` and ``actions``.
 """
 
 from __future__ import annotations
@@ -53,9 +53,6 @@ class Perturbation:
     def on_reset(self, env: TrafficSignalEnv) -> None:
         pass
 
-    def before_interval(self, env: TrafficSignalEnv) -> None:
-        pass
-
     def readings(self, env: TrafficSignalEnv, counts: np.ndarray, queues: np.ndarray) -> None:
         """Change the incoming detector readings the observations are built from (in place)."""
 
@@ -69,8 +66,9 @@ class Perturbation:
 
 
 class SpeedFactor(Perturbation):
-    """Every vehicle's speed factor (its share of the speed limit, drawn from its type's speed
-    distribution) and every vehicle type's max speed are multiplied by ``factor``."""
+    """Every vehicle type's speed distribution (mean and deviation of the speed factor, a vehicle's
+    share of the speed limit) and max speed are multiplied by ``factor`` when the simulation starts;
+    the few vehicles SUMO built before that get their drawn speed factor multiplied instead."""
 
     name = "speed_factor"
     parameter = "factor"
@@ -81,18 +79,14 @@ class SpeedFactor(Perturbation):
         return 1.0 - 0.5 * level
 
     def on_reset(self, env: TrafficSignalEnv) -> None:
-        vtype = env.simulation.api.vehicletype
+        api = env.simulation.api
+        vtype, vehicle = api.vehicletype, api.vehicle
         for type_id in vtype.getIDList():
+            vtype.setSpeedFactor(type_id, vtype.getSpeedFactor(type_id) * self.value)
+            vtype.setSpeedDeviation(type_id, vtype.getSpeedDeviation(type_id) * self.value)
             vtype.setMaxSpeed(type_id, vtype.getMaxSpeed(type_id) * self.value)
-        self._scaled: set[str] = set()
-
-    def before_interval(self, env: TrafficSignalEnv) -> None:
-        # Vehicles sample their own speed factor when loaded; scale each once, when first seen.
-        vehicle = env.simulation.api.vehicle
-        for veh in vehicle.getIDList():
-            if veh not in self._scaled:
-                self._scaled.add(veh)
-                vehicle.setSpeedFactor(veh, vehicle.getSpeedFactor(veh) * self.value)
+        for vehicle_id in api.simulation.getLoadedIDList():  # built during start, from the old types
+            vehicle.setSpeedFactor(vehicle_id, vehicle.getSpeedFactor(vehicle_id) * self.value)
 
 
 class DemandScale(Perturbation):
