@@ -10,7 +10,7 @@ import libsumo
 import numpy as np
 import pytest
 from ernie_deploy.features import build_observation
-from pettingzoo.test import parallel_api_test
+from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 from ernie_traffic.envs.traffic import PerturbationConfig, TrafficEnvConfig, TrafficSignalEnv
 from ernie_traffic.errors import UserInputError
@@ -41,6 +41,11 @@ def env():
 
 def test_parallel_api(env):
     parallel_api_test(env, num_cycles=100)
+
+
+def test_pettingzoo_seed_test_with_two_live_traci_envs():
+    """TraCI runs SUMO in subprocesses, so two environments may be live at once (libsumo: one)."""
+    parallel_seed_test(lambda: make_env(backend="traci", episode_seconds=100), num_cycles=30)
 
 
 def test_same_seed_same_episode_other_seed_other_episode(env):
