@@ -258,6 +258,8 @@ def test_config_with_perturbations_round_trips_through_yaml(tmp_path):
     assert load_config(TrafficEnvConfig, tmp_path / "env.yaml") == config
     with pytest.raises(UserInputError, match="min_green"):
         load_config(TrafficEnvConfig, None, min_green=30, max_green=10)
+    with pytest.raises(UserInputError, match="whole seconds"):
+        load_config(TrafficEnvConfig, None, decision_interval=2.5)
 
 
 def test_reset_recovers_after_the_simulation_died(env):
