@@ -49,6 +49,11 @@ class ObservationLayout:
     def inverse_capacity(self) -> np.ndarray:
         return 1.0 / np.asarray(self.detector_capacity, dtype=np.float32)
 
+    @functools.cached_property
+    def assembler(self) -> ObservationAssembler:
+        """This layout's own assembler (built once)."""
+        return ObservationAssembler([self])
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -76,8 +81,10 @@ class ObservationAssembler:
         sizes = np.array([layout.size for layout in self.layouts], dtype=np.int64)
         self.offsets = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
         self.total_size = int(sizes.sum())
-        self._n_greens = np.array([layout.n_green_phases for layout in self.layouts], dtype=np.int64)
-        self._transition_at = self.offsets + self._n_greens
+        n_greens = np.array([layout.n_green_phases for layout in self.layouts], dtype=np.int64)
+        self._n_greens = n_greens.astype(np.uint64)
+        self._transition_at = self.offsets + n_greens
+        self._time_at = self._transition_at + 1
         self._inverse_max_green = np.array([1.0 / layout.max_green for layout in self.layouts])
         lanes = [len(layout.detector_ids) for layout in self.layouts]
         detector_start = self._transition_at + 2
@@ -91,19 +98,20 @@ class ObservationAssembler:
         self,
         counts: np.ndarray,
         queues: np.ndarray,
-        green_index: np.ndarray,
-        in_transition: np.ndarray,
-        time_in_stage: np.ndarray,
+        green_index: np.ndarray | list[int],
+        in_transition: np.ndarray | list[bool],
+        time_in_stage: np.ndarray | list[float],
     ) -> np.ndarray:
         """All observations concatenated; ``counts``/``queues`` hold every intersection's detector
         readings in layout order, the other arguments one entry per intersection."""
         green_index = np.asarray(green_index, dtype=np.int64)
-        if ((green_index < 0) | (green_index >= self._n_greens)).any():
+        if (green_index.astype(np.uint64) >= self._n_greens).any():  # negatives wrap to huge
             raise ValueError(f"green phase index out of range: {green_index.tolist()}")
         flat = np.zeros(self.total_size, dtype=np.float32)
         flat[self.offsets + green_index] = 1.0
         flat[self._transition_at] = in_transition
-        flat[self._transition_at + 1] = np.clip(np.asarray(time_in_stage) * self._inverse_max_green, 0.0, 1.0)
+        time_fraction = np.asarray(time_in_stage) * self._inverse_max_green
+        flat[self._time_at] = np.minimum(np.maximum(time_fraction, 0.0), 1.0)  # np.clip is slower
         flat[self._count_at] = np.minimum(np.asarray(counts) * self._inverse_capacity, 1.0)  # never negative
         flat[self._queue_at] = np.minimum(np.asarray(queues) * self._inverse_capacity, 1.0)
         return flat
@@ -125,6 +133,4 @@ def build_observation(
 
     ``counts`` and ``queues`` are the detector readings in ``layout.detector_ids`` order.
     """
-    return ObservationAssembler([layout]).assemble(
-        counts, queues, np.array([green_index]), np.array([in_transition]), np.array([time_in_stage])
-    )
+    return layout.assembler.assemble(counts, queues, [green_index], [in_transition], [time_in_stage])
