@@ -33,8 +33,8 @@ from ernie_traffic.hil.agent import SnmpAgent
 from ernie_traffic.hil.config import HilConfig
 from ernie_traffic.hil.controller import DetectorSample, VirtualController
 
-# Added to the environment's own detector subscription (SUMO merges the variable lists): what the
-# NTCIP volume and occupancy objects need. Vehicles and queue come from the environment's readings.
+# What the NTCIP volume and occupancy objects need, subscribed on the environment's detector sources;
+# vehicles and queue come from the environment's own readings.
 _NTCIP_VARIABLES = (tc.LAST_STEP_OCCUPANCY, tc.LAST_STEP_VEHICLE_ID_LIST)
 
 
@@ -99,9 +99,7 @@ class HilSimulator:
     async def run(self) -> HilResult:
         env, config = self.env, self.config
         env.reset(seed=config.traffic.seed)
-        api = env.simulation.api  # type: ignore[union-attr]
-        for detector in env.detectors.incoming_ids:
-            api.lanearea.subscribe(detector, _NTCIP_VARIABLES)
+        self._subscribe_ntcip_sources()
         controllers = {
             tls: VirtualController(
                 env.intersections[tls], env.timers[tls], config.watchdog_s, config.traffic.decision_interval
@@ -202,17 +200,33 @@ class HilSimulator:
         delay = started + simulated_s - time.perf_counter()
         await asyncio.sleep(max(0.0, delay))
 
+    def _subscribe_ntcip_sources(self) -> None:
+        """Subscribe where the environment's detectors read: SUMO E2 detectors when the config gives
+        a detector length, else the incoming lanes themselves (whole-lane detectors)."""
+        env = self.env
+        api = env.simulation.api  # type: ignore[union-attr]
+        bank = env.detectors
+        if env.config.detector_length:
+            self._ntcip_domain = api.lanearea
+            self._ntcip_sources = {t: bank.incoming_ids[bank.incoming[t]] for t in self.tls_ids}
+        else:
+            self._ntcip_domain = api.lane
+            self._ntcip_sources = {t: list(env.intersections[t].incoming_lanes) for t in self.tls_ids}
+        for sources in self._ntcip_sources.values():
+            for source in sources:
+                self._ntcip_domain.subscribe(source, _NTCIP_VARIABLES)
+
     def _publish(
         self, controllers: dict[str, VirtualController], previous_ids: dict[str, list[set[str]]]
     ) -> None:
         """Give every controller the detector sample of the period that just ended: vehicles and
         queue exactly as the environment read them for its observations, volume and occupancy from
-        the extra subscription."""
+        the NTCIP subscription."""
         bank = self.env.detectors
-        results = self.env.simulation.api.lanearea.getAllSubscriptionResults()  # type: ignore[union-attr]
+        results = self._ntcip_domain.getAllSubscriptionResults()
         for tls, controller in controllers.items():
             lanes = bank.incoming[tls]
-            readings = [results[d] for d in bank.incoming_ids[lanes]]
+            readings = [results[source] for source in self._ntcip_sources[tls]]
             ids_now = [set(r[tc.LAST_STEP_VEHICLE_ID_LIST]) for r in readings]
             ids_before = previous_ids.get(tls, [set() for _ in readings])
             previous_ids[tls] = ids_now
