@@ -44,6 +44,9 @@ def _register_commands() -> None:
     from ernie_traffic.cli import networks
 
     app.add_typer(networks.app, name="networks")
+    from ernie_traffic.cli import lab
+
+    app.add_typer(lab.app, name="lab")
 
 
 def main() -> None:

@@ -13,4 +13,10 @@ from ernie_traffic.envs.particle.tasks import (
     make_particle_env,
 )
 
-__all__ = ["MEAN_FIELD_NEIGHBORS", "PARTICLE_TASKS", "ObservationNoise", "ParticleEnvConfig", "make_particle_env"]
+__all__ = [
+    "MEAN_FIELD_NEIGHBORS",
+    "PARTICLE_TASKS",
+    "ObservationNoise",
+    "ParticleEnvConfig",
+    "make_particle_env",
+]

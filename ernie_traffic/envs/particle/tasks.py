@@ -45,7 +45,9 @@ class ParticleEnvConfig(BaseModel):
     @model_validator(mode="after")
     def _known_task(self) -> ParticleEnvConfig:
         if self.task not in PARTICLE_TASKS:
-            raise ValueError(f"unknown particle task {self.task!r}; choose one of {', '.join(PARTICLE_TASKS)}")
+            raise ValueError(
+                f"unknown particle task {self.task!r}; choose one of {', '.join(PARTICLE_TASKS)}"
+            )
         if self.task != "simple_spread" and (self.n_agents != 3 or self.nearest_neighbors):
             raise ValueError(f"n_agents and nearest_neighbors apply to simple_spread only, not {self.task}")
         if self.nearest_neighbors and self.n_agents < MEAN_FIELD_NEIGHBORS["landmarks"]:
