@@ -1,0 +1,75 @@
+"""R = mean over balls of max_{u in ball} D(f(x + δ(u)), f(x)), with the gradient each mode asks for."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ernie_traffic.core.ball import Ball
+from ernie_traffic.core.config import RegularizerConfig
+from ernie_traffic.core.divergence import get_divergence
+from ernie_traffic.core.pgd import ascend
+from ernie_traffic.core.stackelberg import leader_follower_gradient
+from ernie_traffic.errors import UserInputError
+
+Model = Callable[[Tensor], Tensor]
+
+
+def resolve_params(model: Model, params: Iterable[Tensor] | None) -> list[Tensor]:
+    """The trainable tensors of ``model``: ``params`` if given, else an ``nn.Module``'s parameters."""
+    if params is not None:
+        return [p for p in params if p.requires_grad]
+    if isinstance(model, nn.Module):
+        return [p for p in model.parameters() if p.requires_grad]
+    raise UserInputError("model is a plain callable: pass params=<its trainable tensors> (stackelberg-fd)")
+
+
+def adversarial_value(
+    model: Model, inputs: Tensor, ball: Ball, cfg: RegularizerConfig, params: Iterable[Tensor] | None = None
+) -> Tensor:
+    """Scalar mean R whose backward gives the gradient of ``cfg.mode``.
+
+    plain: δ_K detached, so only the leader term ∂R/∂θ. stackelberg: autograd through the K unrolled
+    steps (create_graph), adding the leader–follower term. stackelberg-fd: the same total gradient, its
+    leader–follower part computed now by finite differences and attached through a zero-valued surrogate.
+    gaussian: δ random, no ascent.
+    """
+    divergence = get_divergence(cfg.divergence, cfg.p)
+    clean = model(inputs)
+
+    def score_against(reference: Tensor) -> Callable[[Tensor], Tensor]:
+        return lambda u: divergence(model(inputs + ball.to_input(u)), reference, ball.batch_dims)
+
+    score = score_against(clean)
+    if cfg.mode == "gaussian":
+        return score(ball.gaussian(inputs)).mean()
+    start = ball.random_start(inputs, cfg.init_scale)
+    step_size = cfg.resolved_step_size()
+    if cfg.mode == "stackelberg":
+        unrolled = ascend(score, ball, start, cfg.steps, step_size, create_graph=True)
+        return score(unrolled.u).mean()
+    # The follower's ascent only needs ∇_u, so it runs against a detached clean output.
+    ascent = ascend(score_against(clean.detach()), ball, start, cfg.steps, step_size)
+    if cfg.mode == "plain":
+        return score(ascent.u).mean()
+    return _with_finite_difference_stackelberg(score, ball, ascent, resolve_params(model, params), cfg)
+
+
+def _with_finite_difference_stackelberg(
+    score: Callable[[Tensor], Tensor],
+    ball: Ball,
+    ascent,
+    params: Sequence[Tensor],
+    cfg: RegularizerConfig,
+) -> Tensor:
+    last = ascent.u.detach().requires_grad_(True)
+    value = score(last).mean()
+    (grad_at_last,) = torch.autograd.grad(value, last, retain_graph=True)
+    follower_terms = leader_follower_gradient(
+        score, ball, ascent, grad_at_last, params, cfg.resolved_step_size(), cfg.fd_step
+    )
+    # Zero in value, ⟨θ, term⟩ in gradient: backward() adds the leader–follower term to each θ.grad.
+    surrogate = sum((p * term).sum() for p, term in zip(params, follower_terms, strict=True))
+    return value + (surrogate - surrogate.detach())
