@@ -54,7 +54,7 @@ class MeanFieldConfig(MADDPGConfig):
 def meanfield_variant(name: str, **overrides: Any) -> MeanFieldConfig:
     """``baseline`` (mean-field MADDPG) or ``ernie`` (mean-field ERNIE); ``overrides`` replace fields."""
     ernie = {
-        "mean_field_regularizer": {"kind": "meanfield", "epsilon": 0.1, "steps": 3, "weight": 1.0},
+        "mean_field_regularizer": {"kind": "mean_field", "epsilon": 0.2, "steps": 3, "weight": 1.0},
         "regularizer": {"kind": "observation", "epsilon": 0.2, "steps": 3, "norm": "l2", "divergence": "l2"},
     }
     presets: dict[str, dict[str, Any]] = {"baseline": {}, "ernie": ernie}
@@ -95,6 +95,7 @@ class MeanFieldMADDPG:
             raise ValueError("mean-field learning needs at least 2 agents")
         self.config = config
         self.n_agents = n_agents
+        self.act_dim = act_dim
         self.histogram = PositionHistogram(config.histogram_bins, config.histogram_extent)
         critic_in = obs_dim + act_dim + config.histogram_bins**2 + act_dim
         self.actor = DeterministicActor(obs_dim, act_dim, config.hidden)
@@ -134,9 +135,9 @@ class MeanFieldMADDPG:
         logs = {"critic_loss": critic_loss.item()}
         if self.mean_field_regularizer is not None:
             # Mean-field ERNIE: Q must not swing when the others' distribution moves a little.
-            flat = (obs.flatten(0, 1), actions.flatten(0, 1), mean_action.flatten(0, 1))
             reg = self.mean_field_regularizer(
-                lambda d: self.critic(flat[0], flat[1], d, flat[2]),
+                self.q_of_distribution,
+                torch.cat([obs, actions, mean_action], dim=-1).flatten(0, 1),
                 d_s.flatten(0, 1),
                 self.histogram.ground_cost,
             )
@@ -154,6 +155,16 @@ class MeanFieldMADDPG:
         soft_update(self.target_actor, self.actor, cfg.tau)
         soft_update(self.target_critic, self.critic, cfg.tau)
         return logs
+
+    def q_of_distribution(self, agent_view: torch.Tensor, d_s: torch.Tensor) -> torch.Tensor:
+        """Q with d_s as a separate argument, the form the core's mean-field attack perturbs.
+
+        ``agent_view`` is ``[o_j, a_j, ā_j]`` concatenated; returns ``[rows, 1]``.
+        """
+        obs_and_action, mean_action = agent_view.split(
+            [agent_view.shape[-1] - self.act_dim, self.act_dim], -1
+        )
+        return self.critic(obs_and_action, d_s, mean_action).unsqueeze(-1)
 
     def state_dict(self) -> dict[str, Any]:
         names = ("actor", "critic", "target_actor", "target_critic", "actor_optim", "critic_optim")

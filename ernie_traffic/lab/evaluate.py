@@ -36,7 +36,9 @@ def episode_returns(
             obs = [observations[a] for a in agents]
             if attack_epsilon > 0:
                 obs = [
-                    observation_attack(actor, torch.as_tensor(o)[None], epsilon=attack_epsilon)[0].numpy()
+                    observation_attack(actor, torch.as_tensor(o)[None], epsilon=attack_epsilon, norm="l2")[
+                        0
+                    ].numpy()
                     for actor, o in zip(learner.actors, obs, strict=True)
                 ]
             actions = learner.act(obs, explore=False, rng=rng)

@@ -44,7 +44,9 @@ def test_update_moves_actors_and_critics_but_targets_only_by_polyak(name):
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     learner = MADDPG([4, 6], [5, 5], maddpg_variant(name, hidden=16, batch_size=32, tau=0.01))
-    before = {k: [m.state_dict() for m in getattr(learner, k)] for k in ("actors", "critics", "target_actors")}
+    before = {
+        k: [m.state_dict() for m in getattr(learner, k)] for k in ("actors", "critics", "target_actors")
+    }
     before = {k: [{n: t.clone() for n, t in s.items()} for s in v] for k, v in before.items()}
     logs = learner.update(_filled_buffer([4, 6], [5, 5], rng).sample(32, rng))
     assert np.isfinite(list(logs.values())).all()

@@ -3,8 +3,15 @@
 import numpy as np
 import pytest
 import torch
+from scipy.optimize import linprog
 
-from ernie_traffic.algorithms.meanfield import MeanFieldMADDPG, PositionHistogram, meanfield_variant, others_mean
+from ernie_traffic.algorithms.meanfield import (
+    MeanFieldMADDPG,
+    PositionHistogram,
+    meanfield_variant,
+    others_mean,
+)
+from ernie_traffic.core import RegularizerConfig, wasserstein_attack
 from ernie_traffic.envs.particle import ParticleEnvConfig, make_particle_env
 from ernie_traffic.lab.replay import ReplayBuffer
 
@@ -57,3 +64,41 @@ def test_update_runs_for_many_agents(name):
     assert np.isfinite(list(logs.values())).all()
     assert any(not torch.equal(a, b) for a, b in zip(before, learner.critic.parameters(), strict=True))
     assert ("mean_field_regularizer" in logs) == (name == "ernie")
+
+
+def _exact_w1(p: np.ndarray, q: np.ndarray, cost: np.ndarray) -> float:
+    """Earth mover's distance by linear programming over transport plans."""
+    m = len(p)
+    rows = np.kron(np.eye(m), np.ones(m))  # Σ_j π_ij = p_i
+    cols = np.kron(np.ones(m), np.eye(m))  # Σ_i π_ij = q_j
+    result = linprog(
+        cost.ravel(), A_eq=np.vstack([rows, cols]), b_eq=np.concatenate([p, q]), bounds=(0, None)
+    )
+    assert result.success
+    return float(result.fun)
+
+
+@pytest.mark.parametrize("epsilon", [0.05, 0.3])
+def test_mean_field_attack_stays_within_its_wasserstein_budget(epsilon):
+    torch.manual_seed(0)
+    n, rows = 6, 8
+    env = make_particle_env(ParticleEnvConfig(n_agents=n, nearest_neighbors=True))
+    observations, _ = env.reset(seed=0)
+    obs = torch.as_tensor(np.stack([observations[a] for a in env.possible_agents]))[None].repeat(rows, 1, 1)
+    obs[..., 2:4] += 0.5 * torch.randn(rows, n, 2)  # varied positions, so the histograms differ
+    learner = MeanFieldMADDPG(18, 5, n, meanfield_variant("ernie", hidden=16))
+    actions = torch.rand(rows, n, 5)
+    view = torch.cat([obs, actions, others_mean(actions)], dim=-1).flatten(0, 1)
+    d_s = learner.histogram(obs[..., 2:4]).flatten(0, 1)
+    cfg = RegularizerConfig(kind="mean_field", epsilon=epsilon, steps=5)
+    attack = wasserstein_attack(learner.q_of_distribution, view, d_s, cfg, learner.histogram.ground_cost)
+    cost = learner.histogram.ground_cost.double().numpy()
+    distances = [
+        _exact_w1(d.double().numpy(), a.double().numpy(), cost)
+        for d, a in zip(d_s, attack.distribution, strict=True)
+    ]
+    assert max(distances) <= epsilon + 1e-5
+    assert (attack.transport_cost <= epsilon + 1e-5).all()
+    assert torch.allclose(attack.distribution.sum(-1), torch.ones(len(d_s)))
+    assert max(distances) > 0.5 * epsilon  # the attack does use its budget
+    assert (attack.score > 0).all()

@@ -44,15 +44,23 @@ def test_observation_noise_changes_observations_not_the_simulation():
     clean_obs, clean_rewards = _rollout(ParticleEnvConfig(max_cycles=10), seed=3)
     noisy_obs, noisy_rewards = _rollout(ParticleEnvConfig(max_cycles=10, observation_noise=0.2), seed=3)
     assert clean_rewards == noisy_rewards
-    diffs = np.concatenate([noisy[a] - clean[a] for noisy, clean in zip(noisy_obs, clean_obs) for a in clean])
+    diffs = np.concatenate(
+        [noisy[a] - clean[a] for noisy, clean in zip(noisy_obs, clean_obs, strict=True) for a in clean]
+    )
     assert 0.15 < diffs.std() < 0.25
     again_obs, _ = _rollout(ParticleEnvConfig(max_cycles=10, observation_noise=0.2), seed=3)
-    assert all(np.array_equal(x[a], y[a]) for x, y in zip(noisy_obs, again_obs) for a in x)  # seeded
+    assert all(
+        np.array_equal(x[a], y[a]) for x, y in zip(noisy_obs, again_obs, strict=True) for a in x
+    )  # seeded
 
 
 @pytest.mark.parametrize(
     "fields",
-    [{"task": "simple_chess"}, {"task": "simple_tag", "n_agents": 5}, {"n_agents": 2, "nearest_neighbors": True}],
+    [
+        {"task": "simple_chess"},
+        {"task": "simple_tag", "n_agents": 5},
+        {"n_agents": 2, "nearest_neighbors": True},
+    ],
 )
 def test_bad_env_configs_are_rejected(fields):
     with pytest.raises(ValueError):
