@@ -56,15 +56,15 @@ def maddpg_variant(name: ParticleLearner, **overrides: Any) -> MADDPGConfig:
     """The config of a named learner; ``overrides`` replace any field."""
     ernie = {
         "kind": "observation",
-        "epsilon": 0.2,
-        "steps": 3,
+        "epsilon": 0.3,
+        "steps": 2,
         "norm": "l2",
         "divergence": "l2",
         "weight": 1.0,
     }
     presets: dict[str, dict[str, Any]] = {
         "maddpg": {},
-        "m3ddpg": {"m3ddpg_epsilon": 0.01},
+        "m3ddpg": {"m3ddpg_epsilon": 0.05},
         "ernie": {"regularizer": {**ernie, "mode": "stackelberg"}},
         "ernie-plain": {"regularizer": {**ernie, "mode": "plain"}},
         "gaussian": {"regularizer": {**ernie, "mode": "gaussian"}},

@@ -54,8 +54,8 @@ class MeanFieldConfig(MADDPGConfig):
 def meanfield_variant(name: str, **overrides: Any) -> MeanFieldConfig:
     """``baseline`` (mean-field MADDPG) or ``ernie`` (mean-field ERNIE); ``overrides`` replace fields."""
     ernie = {
-        "mean_field_regularizer": {"kind": "mean_field", "epsilon": 0.2, "steps": 3, "weight": 1.0},
-        "regularizer": {"kind": "observation", "epsilon": 0.2, "steps": 3, "norm": "l2", "divergence": "l2"},
+        "mean_field_regularizer": {"kind": "mean_field", "epsilon": 0.2, "steps": 2, "weight": 1.0},
+        "regularizer": {"kind": "observation", "epsilon": 0.3, "steps": 2, "weight": 1.0, "mode": "plain"},
     }
     presets: dict[str, dict[str, Any]] = {"baseline": {}, "ernie": ernie}
     return MeanFieldConfig.model_validate({**presets[name], **overrides})
