@@ -86,7 +86,9 @@ def _job(args: argparse.Namespace, key: dict, config: dict) -> dict:
 
 def summarise(results: list[dict], noise: list[float]) -> str:
     lines = []
-    groups = sorted({r["group"] for r in results}, key=lambda g: (g.startswith("meanfield"), int(g.split("=")[1])))
+    groups = sorted(
+        {r["group"] for r in results}, key=lambda g: (g.startswith("meanfield"), int(g.split("=")[1]))
+    )
     for group in groups:
         rows = [r for r in results if r["group"] == group]
         learners = list(dict.fromkeys(r["learner"] for r in rows))

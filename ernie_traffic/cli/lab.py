@@ -7,6 +7,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ernie_traffic.errors import UserInputError
 from ernie_traffic.lab.config import MEANFIELD_LEARNERS, PARTICLE_LEARNERS, LabRunConfig
 from ernie_traffic.utils.config_files import load_config
 from ernie_traffic.utils.io import atomic_write_json
@@ -52,11 +53,18 @@ def _group(family: str, learners: tuple[str, ...], help_text: str) -> typer.Type
             "episodes": episodes,
             "seed": seed,
         }
-        if family == "meanfield":
-            overrides["env.nearest_neighbors"] = True
-        run_config = load_config(LabRunConfig, config, family=family, **overrides)
+        if resume:
+            given = [f"--{k.split('.')[-1].replace('_', '-')}" for k, v in overrides.items() if v is not None]
+            if config is not None or given:
+                raise UserInputError(
+                    f"--resume continues {run_dir} with its own config.yaml; drop {given or '--config'}"
+                )
+            run_config = None
+        else:
+            fixed = {"env.nearest_neighbors": True} if family == "meanfield" else {}
+            run_config = load_config(LabRunConfig, config, family=family, **overrides, **fixed)
         train(run_config, run_dir, resume=resume, quiet=quiet)
-        typer.echo(f"trained {family}/{run_config.learner}: {run_dir}")
+        typer.echo(f"trained {family}: {run_dir}")
 
     @group.command("evaluate")
     def evaluate_command(
@@ -71,7 +79,6 @@ def _group(family: str, learners: tuple[str, ...], help_text: str) -> typer.Type
         seed: Annotated[int, typer.Option(help="Seed of the evaluation episodes and noise.")] = 0,
     ) -> None:
         """Return versus observation noise (and PGD attack); writes RUN_DIR/evaluation.json."""
-        from ernie_traffic.errors import UserInputError
         from ernie_traffic.lab.evaluate import episode_returns, noise_sweep
         from ernie_traffic.lab.train import load_learner
 

@@ -22,9 +22,9 @@ class LabRunConfig(BaseModel):
     family: Literal["particle", "meanfield"] = Field(
         "particle", description="particle: MADDPG and variants; meanfield: mean-field MADDPG / ERNIE."
     )
-    learner: str = Field(
-        "maddpg",
-        description="particle: "
+    learner: str | None = Field(
+        None,
+        description="Default: the first of the family's learners. particle: "
         + ", ".join(PARTICLE_LEARNERS)
         + "; meanfield: "
         + ", ".join(MEANFIELD_LEARNERS),
@@ -45,6 +45,7 @@ class LabRunConfig(BaseModel):
     @model_validator(mode="after")
     def _learner_fits_family(self) -> LabRunConfig:
         names = PARTICLE_LEARNERS if self.family == "particle" else MEANFIELD_LEARNERS
+        self.learner = self.learner or names[0]
         if self.learner not in names:
             raise ValueError(
                 f"learner {self.learner!r} is not a {self.family} learner; choose one of {', '.join(names)}"

@@ -46,14 +46,18 @@ def load_learner(run_dir: str | Path) -> tuple[LabRunConfig, Learner]:
     return config, learner
 
 
-def train(config: LabRunConfig, run_dir: str | Path, resume: bool = False, quiet: bool = False) -> Learner:
-    """Train ``config`` into ``run_dir`` (or resume it there); returns the trained learner."""
+def train(
+    config: LabRunConfig | None, run_dir: str | Path, resume: bool = False, quiet: bool = False
+) -> Learner:
+    """Train ``config`` into ``run_dir``, or resume the run there (its own config; pass ``None``)."""
     run_dir = Path(run_dir)
     checkpoint_path = run_dir / CHECKPOINT_FILE
     if resume:
         if not checkpoint_path.is_file():
             raise UserInputError(f"{run_dir}: nothing to resume (no {CHECKPOINT_FILE})")
         config = load_config(LabRunConfig, run_dir / CONFIG_FILE)
+    elif config is None:
+        raise ValueError("a new run needs a config")
     elif checkpoint_path.exists():
         raise UserInputError(f"{run_dir}: already holds a run; pass --resume or choose another directory")
     save_config(config, run_dir / CONFIG_FILE)

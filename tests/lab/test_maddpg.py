@@ -76,8 +76,20 @@ def test_resumed_run_ends_identical_to_uninterrupted_run(tmp_path):
     train(config(3), tmp_path / "split", quiet=True)
     # the interrupted run had 3 episodes as its goal; raise the goal and continue from its checkpoint
     (tmp_path / "split" / "config.yaml").write_text((tmp_path / "whole" / "config.yaml").read_text())
-    resumed = train(config(6), tmp_path / "split", resume=True, quiet=True)
+    resumed = train(None, tmp_path / "split", resume=True, quiet=True)
     for a, b in zip(whole.actors + whole.critics, resumed.actors + resumed.critics, strict=True):
         for x, y in zip(a.parameters(), b.parameters(), strict=True):
             assert torch.equal(x, y)
     assert (tmp_path / "split" / CHECKPOINT_FILE).is_file()
+
+
+def test_m3ddpg_changes_the_update_of_the_same_learner():
+    rng = np.random.default_rng(0)
+    batch = _filled_buffer([4, 6], [5, 5], rng).sample(32, rng)
+    critics = []
+    for epsilon in (0.0, 0.05):
+        torch.manual_seed(0)
+        learner = MADDPG([4, 6], [5, 5], maddpg_variant("maddpg", hidden=16, m3ddpg_epsilon=epsilon))
+        learner.update(batch)
+        critics.append(torch.cat([p.flatten() for p in learner.critics[0].parameters()]))
+    assert not torch.equal(*critics)
