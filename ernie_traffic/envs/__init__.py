@@ -1,0 +1,1 @@
+"""Environments: the SUMO traffic-signal environment (``traffic``) and particle wrappers."""

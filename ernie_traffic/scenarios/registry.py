@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ernie_traffic.errors import UserInputError
+from ernie_traffic.scenarios.checks import check_scenario
+from ernie_traffic.scenarios.network_info import malformed_xml
 
 BUNDLED_DIR = Path(__file__).resolve().parents[2] / "networks"
 RESCO_NAMES = (
@@ -31,17 +33,22 @@ class Scenario:
     name: str
     net_file: Path
     route_files: tuple[Path, ...]
-    source: str  # "bundled", "resco" or "user"
+    source: str  # "bundled", "resco", "user", "generated" (a new grid) or "variant" (of another scenario)
     additional_files: tuple[Path, ...] = field(default=())
     begin: float = 0.0  # simulation time (s) at which the demand starts, from the .sumocfg
     end: float = 3600.0  # simulation time (s) at which the demand's hour ends
 
 
-def _time_window(folder: Path) -> tuple[float, float]:
-    """The ``<time><begin/><end/></time>`` of a folder's ``.sumocfg``; one hour from 0 by default."""
+def _time_window(net_file: Path) -> tuple[float, float]:
+    """The ``<time><begin/><end/></time>`` of the ``<name>.sumocfg`` beside ``<name>.net.xml``;
+    one hour from 0 when there is none."""
     window = {"begin": 0.0, "end": 3600.0}
-    for cfg in folder.glob("*.sumocfg"):
-        root = ET.parse(cfg).getroot()
+    cfg = net_file.with_name(net_file.name.removesuffix(".net.xml") + ".sumocfg")
+    if cfg.is_file():
+        try:
+            root = ET.parse(cfg).getroot()
+        except ET.ParseError as exc:
+            raise malformed_xml(cfg, exc) from exc
         for tag in window:
             node = root.find(f"time/{tag}")
             if node is not None:
@@ -63,7 +70,7 @@ def _from_folder(name: str, folder: Path, source: str) -> Scenario:
     if len(nets) != 1:
         raise UserInputError(f"{folder}: expected exactly one .net.xml, found {len(nets)}")
     routes = tuple(sorted(folder.glob("*.rou.xml")))
-    begin, end = _time_window(folder)
+    begin, end = _time_window(nets[0])
     return Scenario(name, nets[0], routes, source, begin=begin, end=end)
 
 
@@ -86,9 +93,12 @@ def resolve_scenario(
     name_or_path: str | Path = DEFAULT_SCENARIO, route_files: list[str | Path] | None = None
 ) -> Scenario:
     """A bundled or RESCO network by name, or a user's ``.net.xml`` path (routes then required
-    through ``route_files`` unless ``<name>.rou.xml`` sits beside it)."""
+    through ``route_files`` unless ``<name>.rou.xml`` sits beside it). A user's network and routes
+    are checked (:func:`~ernie_traffic.scenarios.checks.check_scenario`): well-formed, a SUMO
+    network with traffic lights, routes on its edges. Route files given for a named network are
+    only checked to exist."""
     text = str(name_or_path)
-    if text.endswith(".net.xml") or Path(text).suffix == ".xml" or "/" in text:
+    if Path(text).suffix == ".xml" or "/" in text:
         net = Path(text)
         if not net.is_file():
             raise UserInputError(f"{net}: network file not found")
@@ -96,17 +106,14 @@ def resolve_scenario(
             sibling = net.with_name(net.name.removesuffix(".net.xml") + ".rou.xml")
             routes: tuple[Path, ...] = (sibling,) if sibling.is_file() else ()
         else:
-            routes = tuple(Path(r) for r in route_files)
-        for route in routes:
-            if not route.is_file():
-                raise UserInputError(f"{route}: route file not found")
+            routes = _existing_route_files(route_files)
         if not routes:
             raise UserInputError(
                 f"{net}: no route file given and no {net.stem.removesuffix('.net')}.rou.xml beside it"
             )
-        return Scenario(
-            name=net.name.removesuffix(".net.xml"), net_file=net, route_files=routes, source="user"
-        )
+        check_scenario(net, routes)  # a user's files fail here with one line, not inside SUMO
+        begin, end = _time_window(net)
+        return Scenario(net.name.removesuffix(".net.xml"), net, routes, "user", begin=begin, end=end)
     by_name = {s.name: s for s in list_scenarios()}
     if text not in by_name:
         raise UserInputError(
@@ -114,5 +121,12 @@ def resolve_scenario(
         )
     scenario = by_name[text]
     if route_files is not None:
-        scenario = replace(scenario, route_files=tuple(Path(r) for r in route_files))
+        scenario = replace(scenario, route_files=_existing_route_files(route_files))
     return scenario
+
+
+def _existing_route_files(route_files: list[str | Path]) -> tuple[Path, ...]:
+    for route in map(Path, route_files):
+        if not route.is_file():
+            raise UserInputError(f"{route}: route file not found")
+    return tuple(map(Path, route_files))

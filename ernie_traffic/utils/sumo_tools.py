@@ -42,11 +42,13 @@ def sumo_env() -> dict[str, str]:
     return env
 
 
-def run_sumo_program(args: list[str | os.PathLike[str]], what: str) -> subprocess.CompletedProcess[str]:
+def run_sumo_program(
+    args: list[str | os.PathLike[str]], what: str, cwd: str | os.PathLike[str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a SUMO binary or tool script; on failure raise one line with SUMO's own first error."""
     program = Path(args[0])
     command = [sys.executable, *map(str, args)] if program.suffix == ".py" else list(map(str, args))
-    result = subprocess.run(command, capture_output=True, text=True, env=sumo_env(), check=False)
+    result = subprocess.run(command, capture_output=True, text=True, env=sumo_env(), cwd=cwd, check=False)
     if result.returncode != 0:
         lines = (result.stderr or result.stdout).splitlines()
         errors = [line for line in lines if "rror" in line] or lines[-1:] or ["no output"]

@@ -1,0 +1,246 @@
+"""Perturbations: named, seeded, composable changes to an episode, each with a severity scale.
+
+A :class:`~ernie_traffic.envs.traffic.config.PerturbationConfig` names one of :data:`PERTURBATIONS`
+and gives a ``level`` in [0, 1]; the class turns the level into its parameter (table in
+``docs/environment.md``) unless ``params`` sets that parameter directly. Every perturbation draws
+its randomness from its own generator seeded by (episode seed, position in the list), so the same
+seed gives the same perturbed episode and adding one perturbation does not change another's draws.
+
+Hooks (all optional) are called by the environment at fixed points of an episode:
+``sumo_args`` (command line), ``on_reset`` (simulation started), ``before_interval`` (before each
+decision interval is simulated), ``readings`` (detector readings), ``observations`` and ``actions``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from ernie_traffic.envs.traffic.config import PerturbationConfig
+from ernie_traffic.errors import UserInputError
+
+if TYPE_CHECKING:
+    from ernie_traffic.envs.traffic.env import TrafficSignalEnv
+
+
+class Perturbation:
+    """Base class: a severity-scaled parameter and no-op hooks."""
+
+    name: ClassVar[str]
+    parameter: ClassVar[str]  # the parameter that ``level`` scales
+    allowed_params: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, config: PerturbationConfig):
+        unknown = set(config.params) - {self.parameter} - self.allowed_params
+        if unknown:
+            raise UserInputError(f"perturbation {config.name!r}: unknown params {sorted(unknown)}")
+        self.config = config
+        self.value = float(config.params.get(self.parameter, self.at_level(config.level)))
+        self.rng = np.random.default_rng(0)
+
+    @staticmethod
+    def at_level(level: float) -> float:
+        raise NotImplementedError
+
+    def seed(self, episode_seed: int, position: int) -> None:
+        self.rng = np.random.default_rng([episode_seed, position])
+
+    def sumo_args(self) -> list[str]:
+        return []
+
+    def on_reset(self, env: TrafficSignalEnv) -> None:
+        pass
+
+    def before_interval(self, env: TrafficSignalEnv) -> None:
+        pass
+
+    def readings(self, env: TrafficSignalEnv) -> None:
+        pass
+
+    def observations(self, env: TrafficSignalEnv, obs: dict[str, np.ndarray]) -> None:
+        pass
+
+    def actions(
+        self, env: TrafficSignalEnv, actions: dict[str, int], infos: dict[str, dict[str, Any]]
+    ) -> None:
+        pass
+
+
+class SpeedFactor(Perturbation):
+    """Every vehicle's speed factor (its share of the speed limit, drawn from its type's speed
+    distribution) and every vehicle type's max speed are multiplied by ``factor``."""
+
+    name = "speed_factor"
+    parameter = "factor"
+
+    @staticmethod
+    def at_level(level: float) -> float:
+        return 1.0 - 0.5 * level
+
+    def on_reset(self, env: TrafficSignalEnv) -> None:
+        vtype = env.simulation.api.vehicletype
+        for type_id in vtype.getIDList():
+            vtype.setMaxSpeed(type_id, vtype.getMaxSpeed(type_id) * self.value)
+        self._scaled: set[str] = set()
+
+    def before_interval(self, env: TrafficSignalEnv) -> None:
+        # Vehicles sample their own speed factor when loaded; scale each once, when first seen.
+        vehicle = env.simulation.api.vehicle
+        for veh in vehicle.getIDList():
+            if veh not in self._scaled:
+                self._scaled.add(veh)
+                vehicle.setSpeedFactor(veh, vehicle.getSpeedFactor(veh) * self.value)
+
+
+class DemandScale(Perturbation):
+    """All demand multiplied by ``scale`` (SUMO ``--scale``: vehicles duplicated or dropped at random)."""
+
+    name = "demand_scale"
+    parameter = "scale"
+
+    @staticmethod
+    def at_level(level: float) -> float:
+        return 1.0 + level
+
+    def sumo_args(self) -> list[str]:
+        return ["--scale", f"{self.value}"]
+
+
+class LaneClosure(Perturbation):
+    """A ``fraction`` of the controlled intersections' incoming lanes is closed from the start,
+    never the last lane of a road. A lane whose turn no other lane of its road serves cannot be
+    closed (SUMO cannot re-route vehicles around a turn removed at runtime): it becomes a work zone
+    with speed limit ``work_zone_speed`` (m/s) instead. ``closed`` and ``work_zones`` list the lanes."""
+
+    name = "lane_closure"
+    parameter = "fraction"
+    allowed_params = frozenset({"work_zone_speed"})
+
+    @staticmethod
+    def at_level(level: float) -> float:
+        return 0.5 * level
+
+    def on_reset(self, env: TrafficSignalEnv) -> None:
+        turns: dict[str, set[str]] = {}  # incoming lane -> outgoing roads it serves
+        for tls in env.intersections.values():
+            for incoming, outgoing in tls.links:
+                if incoming:
+                    turns.setdefault(incoming, set()).add(_road(outgoing))
+        lanes_by_road: dict[str, list[str]] = {}
+        for lane in turns:
+            lanes_by_road.setdefault(_road(lane), []).append(lane)
+        candidates = sorted(lane for lanes in lanes_by_road.values() if len(lanes) > 1 for lane in lanes)
+        wanted = round(self.value * len(turns))
+        open_lanes = {road: set(lanes) for road, lanes in lanes_by_road.items()}
+        self.closed: list[str] = []
+        self.work_zones: list[str] = []
+        api = env.simulation.api
+        for lane in map(str, self.rng.permutation(candidates)[:wanted]):
+            others = open_lanes[_road(lane)] - {lane}
+            if others and turns[lane] <= set().union(*(turns[o] for o in others)):
+                open_lanes[_road(lane)].discard(lane)
+                self.closed.append(lane)
+                api.lane.setAllowed(lane, ["authority"])
+            else:
+                self.work_zones.append(lane)
+                api.lane.setMaxSpeed(lane, float(self.config.params.get("work_zone_speed", 3.0)))
+
+
+def _road(lane: str) -> str:
+    return lane.rsplit("_", 1)[0]
+
+
+class ObservationNoise(Perturbation):
+    """Gaussian noise of standard deviation ``sigma`` added to the detector features of every
+    observation (then clipped to [0, 1], as a reading cannot be negative)."""
+
+    name = "observation_noise"
+    parameter = "sigma"
+
+    @staticmethod
+    def at_level(level: float) -> float:
+        return 0.2 * level
+
+    def observations(self, env: TrafficSignalEnv, obs: dict[str, np.ndarray]) -> None:
+        for agent, vector in obs.items():
+            part = vector[env.layouts[agent].detector_slice]
+            part += self.rng.normal(0.0, self.value, part.shape).astype(np.float32)
+            np.clip(part, 0.0, 1.0, out=part)
+
+
+class DetectorFailure(Perturbation):
+    """A ``fraction`` of incoming detectors (at least one) fails: ``mode="dropped"`` reads 0,
+    ``mode="stuck"`` repeats the reading it had at a random decision in the first half of the episode."""
+
+    name = "detector_failure"
+    parameter = "fraction"
+    allowed_params = frozenset({"mode"})
+
+    def __init__(self, config: PerturbationConfig):
+        super().__init__(config)
+        self.mode = config.params.get("mode", "dropped")
+        if self.mode not in ("dropped", "stuck"):
+            raise UserInputError(f"detector_failure: mode {self.mode!r} is not 'dropped' or 'stuck'")
+
+    @staticmethod
+    def at_level(level: float) -> float:
+        return 0.25 * level
+
+    def on_reset(self, env: TrafficSignalEnv) -> None:
+        n = len(env.detectors.incoming_ids)
+        count = max(1, round(self.value * n)) if self.value > 0 else 0
+        self.failed = np.sort(self.rng.choice(n, size=count, replace=False))
+        self.fail_at = int(self.rng.integers(0, max(1, env.n_decisions // 2)))
+        self.stuck: tuple[np.ndarray, np.ndarray] | None = None
+
+    def readings(self, env: TrafficSignalEnv) -> None:
+        bank = env.detectors
+        if self.mode == "dropped":
+            bank.counts_in[self.failed] = 0.0
+            bank.queues_in[self.failed] = 0.0
+            return
+        if env.decision_count < self.fail_at:
+            return
+        if self.stuck is None:
+            self.stuck = (bank.counts_in[self.failed].copy(), bank.queues_in[self.failed].copy())
+        bank.counts_in[self.failed], bank.queues_in[self.failed] = self.stuck
+
+
+class MaliciousAgents(Perturbation):
+    """In a ``fraction`` of decision steps one randomly chosen agent's action is replaced: by the
+    adversary set with ``env.set_adversary(fn)`` if any, else by a uniformly random green phase.
+    ``infos[agent]["action_replaced"]`` says which actions were replaced."""
+
+    name = "malicious_agents"
+    parameter = "fraction"
+
+    @staticmethod
+    def at_level(level: float) -> float:
+        return 0.2 * level
+
+    def actions(
+        self, env: TrafficSignalEnv, actions: dict[str, int], infos: dict[str, dict[str, Any]]
+    ) -> None:
+        if self.rng.random() >= self.value:
+            return
+        agent = env.possible_agents[int(self.rng.integers(len(env.possible_agents)))]
+        if env.adversary is not None:
+            replacement = int(env.adversary(agent, env.last_observations, dict(actions)))
+        else:
+            replacement = int(self.rng.integers(env.intersections[agent].n_actions))
+        actions[agent] = replacement
+        infos[agent]["action_replaced"] = True
+
+
+PERTURBATIONS: dict[str, type[Perturbation]] = {
+    cls.name: cls
+    for cls in (SpeedFactor, DemandScale, LaneClosure, ObservationNoise, DetectorFailure, MaliciousAgents)
+}
+
+
+def build_perturbations(configs: list[PerturbationConfig]) -> list[Perturbation]:
+    unknown = [c.name for c in configs if c.name not in PERTURBATIONS]
+    if unknown:
+        raise UserInputError(f"unknown perturbation(s) {unknown}; known: {', '.join(PERTURBATIONS)}")
+    return [PERTURBATIONS[c.name](c) for c in configs]
