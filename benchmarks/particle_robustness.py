@@ -23,27 +23,42 @@ PARTICLE = ("maddpg", "m3ddpg", "gaussian", "ernie")
 MEANFIELD = ("baseline", "ernie")
 
 
-def run_one(job: dict) -> dict:
-    """Train one learner with one seed, then sweep the noise levels; cached in ``job['result']``."""
+def run_one(job: dict) -> dict | None:
+    """Train one learner with one seed (unless done), then evaluate the noise levels not yet measured.
+
+    The result file caches the sweep; the run directory beside it keeps the trained checkpoint, so
+    new noise levels are evaluated without retraining. ``job['train']`` False skips untrained runs.
+    """
     import torch
 
     torch.set_num_threads(1)
     from ernie_traffic.lab.config import LabRunConfig
     from ernie_traffic.lab.evaluate import noise_sweep
-    from ernie_traffic.lab.train import train
+    from ernie_traffic.lab.train import load_learner, train
     from ernie_traffic.utils.io import atomic_write_json
 
     result_path = Path(job["result"])
+    run_dir = result_path.parent / result_path.stem
     if result_path.exists():
-        return json.loads(result_path.read_text())
-    config = LabRunConfig.model_validate(job["config"])
-    started = time.perf_counter()
-    learner = train(config, result_path.parent / result_path.stem, quiet=True)
-    train_seconds = time.perf_counter() - started
-    sweep = noise_sweep(learner, config.env, job["noise"], job["eval_episodes"], seed=10_000 + config.seed)
-    result = {**job["key"], "train_seconds": train_seconds, "sweep": sweep}
-    atomic_write_json(result_path, result)
-    return result
+        result = json.loads(result_path.read_text())
+        _, learner = load_learner(run_dir)
+    elif not job["train"]:
+        return None
+    else:
+        config = LabRunConfig.model_validate(job["config"])
+        started = time.perf_counter()
+        learner = train(config, run_dir, quiet=True)
+        result = {**job["key"], "train_seconds": time.perf_counter() - started, "sweep": []}
+    measured = {row["noise"] for row in result["sweep"]}
+    missing = [level for level in job["noise"] if level not in measured]
+    if missing:
+        env = LabRunConfig.model_validate(job["config"]).env
+        result["sweep"] += noise_sweep(
+            learner, env, missing, job["eval_episodes"], seed=10_000 + job["key"]["seed"]
+        )
+        atomic_write_json(result_path, result)
+    by_level = {row["noise"]: row for row in result["sweep"]}
+    return {**result, "sweep": [by_level[level] for level in job["noise"]]}
 
 
 def jobs_for(args: argparse.Namespace) -> list[dict]:
@@ -81,6 +96,7 @@ def _job(args: argparse.Namespace, key: dict, config: dict) -> dict:
         "noise": args.noise,
         "eval_episodes": args.eval_episodes,
         "result": str(args.out / name),
+        "train": not args.no_train,
     }
 
 
@@ -126,19 +142,18 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--n-agents", type=int, nargs="+", default=[3, 6, 10])
-    parser.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.2, 0.3, 0.5])
+    parser.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.5, 1.0, 1.5])
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 2) // 2))
-    parser.add_argument("--summarise-only", action="store_true", help="only summarise finished runs")
+    parser.add_argument(
+        "--no-train", action="store_true", help="only evaluate and summarise the runs already trained"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     jobs = jobs_for(args)
     started = time.perf_counter()
-    if args.summarise_only:
-        results = [json.loads(Path(j["result"]).read_text()) for j in jobs if Path(j["result"]).exists()]
-    else:
-        with ProcessPoolExecutor(args.jobs) as pool:
-            results = list(pool.map(run_one, jobs))
+    with ProcessPoolExecutor(args.jobs) as pool:
+        results = [r for r in pool.map(run_one, jobs) if r is not None]
     print(f"{len(results)} runs, {time.perf_counter() - started:.0f} s wall, {args.jobs} processes")
     print(summarise(results, args.noise))
 
