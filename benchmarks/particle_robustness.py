@@ -100,7 +100,21 @@ def _job(args: argparse.Namespace, key: dict, config: dict) -> dict:
     }
 
 
-def summarise(results: list[dict], noise: list[float]) -> str:
+def random_floor(jobs: list[dict]) -> dict[str, float]:
+    """Mean return of uniformly random actions per group (the same for every noise level)."""
+    from ernie_traffic.lab.config import LabRunConfig
+    from ernie_traffic.lab.evaluate import random_policy_returns
+
+    floors = {}
+    for job in jobs:
+        group = job["key"]["group"]
+        if group not in floors:
+            env = LabRunConfig.model_validate(job["config"]).env
+            floors[group] = float(random_policy_returns(env, job["eval_episodes"], seed=10_000).mean())
+    return floors
+
+
+def summarise(results: list[dict], noise: list[float], floors: dict[str, float]) -> str:
     lines = []
     groups = sorted(
         {r["group"] for r in results}, key=lambda g: (g.startswith("meanfield"), int(g.split("=")[1]))
@@ -120,6 +134,7 @@ def summarise(results: list[dict], noise: list[float]) -> str:
             cells = " | ".join(f"{m:.2f} ± {s:.2f}" for m, s in zip(curve.mean(0), curve.std(0), strict=True))
             seconds = np.mean([r["train_seconds"] for r in runs])
             lines.append(f"| {learner} | {len(runs)} | {seconds:.0f} | {cells} |")
+        lines.append(f"| random policy | | | {floors[group]:.2f} (any σ) |" + " |" * (len(noise) - 1))
         if "ernie" in means and baseline in means:
             margin = means["ernie"] - means[baseline]
             lines.append(f"| ERNIE − {baseline} | | | " + " | ".join(f"{m:+.2f}" for m in margin) + " |")
@@ -155,7 +170,7 @@ def main() -> None:
     with ProcessPoolExecutor(args.jobs) as pool:
         results = [r for r in pool.map(run_one, jobs) if r is not None]
     print(f"{len(results)} runs, {time.perf_counter() - started:.0f} s wall, {args.jobs} processes")
-    print(summarise(results, args.noise))
+    print(summarise(results, args.noise, random_floor(jobs)))
 
 
 if __name__ == "__main__":

@@ -49,22 +49,22 @@ def episode_returns(
     return returns
 
 
+class RandomPolicy:
+    """Uniformly random actions in [0, 1]: the floor every learner must beat."""
+
+    def __init__(self, act_dims: list[int]):
+        self.act_dims = act_dims
+        self.actors: list = []  # nothing to attack
+
+    def act(self, obs: list[np.ndarray], explore: bool, rng: np.random.Generator) -> list[np.ndarray]:
+        return [rng.uniform(0, 1, size=d).astype(np.float32) for d in self.act_dims]
+
+
 def random_policy_returns(env_config: ParticleEnvConfig, episodes: int, seed: int) -> np.ndarray:
-    """The same measurement for uniformly random actions: the floor every learner must beat."""
-    env = make_particle_env(env_config, noise_seed=seed)
-    returns = np.zeros(episodes)
-    for episode in range(episodes):
-        env.reset(seed=ENV_SEED_OFFSET + seed * 10_000 + episode)
-        agents = list(env.possible_agents)
-        for a in agents:
-            env.action_space(a).seed(seed * 10_000 + episode)
-        total = 0.0
-        while env.agents:
-            _, rewards, _, _, _ = env.step({a: env.action_space(a).sample() for a in agents})
-            total += float(np.mean([rewards[a] for a in agents]))
-        returns[episode] = total
-    env.close()
-    return returns
+    """:func:`episode_returns` of :class:`RandomPolicy` on the same episodes."""
+    env = make_particle_env(env_config)
+    act_dims = [int(env.action_space(a).shape[0]) for a in env.possible_agents]
+    return episode_returns(RandomPolicy(act_dims), env_config, episodes, seed)  # type: ignore[arg-type]
 
 
 def noise_sweep(
