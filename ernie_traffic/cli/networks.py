@@ -117,5 +117,6 @@ def check_command(
     console.print(table)
     console.print(
         f"{scenario.net_file}: {len(info.signals)} signalised intersections; routes checked: "
-        + (", ".join(str(r) for r in scenario.route_files) or "none")
+        + (", ".join(str(r) for r in scenario.route_files) or "none"),
+        soft_wrap=True,  # paths must stay copyable (and greppable) on narrow terminals
     )

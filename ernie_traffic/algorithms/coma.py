@@ -1,0 +1,207 @@
+"""COMA (Foerster et al. 2018): decentralized stochastic actors trained with a centralized critic
+and a counterfactual baseline; ERNIE / ERNIE-A regularize it.
+
+Read top to bottom: config, the loss pieces as small functions, then the learner. Every
+``rollout_steps`` environment steps (and at the end of each episode) the on-policy batch is used:
+1. critic targets: TD(λ) returns of the team reward Σ_i r_i, bootstrapped by the target critic;
+2. critic: ``critic_epochs`` passes of minibatch regression (+ ERNIE-A on the critic's Q(s, a));
+3. actors: one step on −log π_i(a_i|o_i) · A_i − β H(π_i) (+ ERNIE's KL on each policy), with
+   the counterfactual advantage A_i = Q(s, a) − Σ_a' π_i(a'|o_i) Q(s, (a_-i, a')).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+
+from ernie_traffic.algorithms.base import Transition, load_stateful_parts, polyak_update, stateful_parts_dict
+from ernie_traffic.algorithms.regularization import RegularizerName, RegularizerSettings, build_regularizers
+from ernie_traffic.models.networks import CentralCritic, MultiAgentSpec, SharedAgentNet
+
+# Logit of padded (non-existent) actions: a constant, so regularizers see no change there.
+INVALID_LOGIT = -1e4
+
+
+class ComaConfig(BaseModel):
+    """Hyper-parameters of COMA."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hidden: list[int] = Field([128, 128], description="hidden layer widths of actor and critic")
+    actor_lr: float = Field(5e-4, gt=0, description="actor learning rate")
+    critic_lr: float = Field(1e-3, gt=0, description="critic learning rate")
+    gamma: float = Field(0.95, gt=0, le=1, description="discount factor")
+    td_lambda: float = Field(0.8, ge=0, le=1, description="λ of the critic's TD(λ) targets")
+    rollout_steps: int = Field(60, ge=1, description="environment steps per on-policy batch")
+    critic_epochs: int = Field(4, ge=1, description="passes over each batch for the critic")
+    minibatch_size: int = Field(32, ge=1, description="time steps per critic minibatch")
+    entropy_coef: float = Field(0.01, ge=0, description="β, weight of the policy entropy bonus")
+    target_tau: float = Field(0.25, gt=0, le=1, description="Polyak rate of the target critic per batch")
+    grad_clip: float = Field(10.0, gt=0, description="max gradient norm")
+
+
+def counterfactual_baseline(q_all: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+    """b_i = Σ_a' π_i(a'|o_i) Q(s, (a_-i, a')): [..., N, A] critic values and policies -> [..., N]."""
+    return (probs * q_all).sum(dim=-1)
+
+
+def counterfactual_advantage(q_all: torch.Tensor, probs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """A_i = Q(s, a) − b_i for the taken joint action ``actions`` (Long [..., N])."""
+    q_taken = q_all.gather(-1, actions[..., None]).squeeze(-1)
+    return q_taken - counterfactual_baseline(q_all, probs)
+
+
+def td_lambda_returns(
+    rewards: torch.Tensor, next_q: torch.Tensor, terminal: torch.Tensor, gamma: float, lam: float
+) -> torch.Tensor:
+    """TD(λ) targets [T, N] from team rewards [T], next-step target values [T, N], terminal [T]."""
+    returns = torch.empty_like(next_q)
+    following = next_q[-1]
+    for t in reversed(range(rewards.shape[0])):
+        bootstrap = (1 - lam) * next_q[t] + lam * following
+        returns[t] = rewards[t] + gamma * (1 - terminal[t]) * bootstrap
+        following = returns[t]
+    return returns
+
+
+def policy_loss(
+    logits: torch.Tensor, actions: torch.Tensor, advantages: torch.Tensor, entropy_coef: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Policy-gradient loss with entropy bonus; returns (loss, mean entropy)."""
+    log_probs = F.log_softmax(logits, dim=-1)
+    taken = log_probs.gather(-1, actions[..., None]).squeeze(-1)
+    entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
+    return -(taken * advantages.detach()).mean() - entropy_coef * entropy, entropy
+
+
+class Coma:
+    """The COMA learner (see the module docstring for its update)."""
+
+    def __init__(
+        self,
+        spec: MultiAgentSpec,
+        config: ComaConfig,
+        reg: RegularizerName = "none",
+        reg_settings: RegularizerSettings | None = None,
+        seed: int = 0,
+    ) -> None:
+        torch.manual_seed(seed)
+        self.spec, self.config = spec, config
+        self.policy_net = SharedAgentNet(spec, config.hidden, pad_value=INVALID_LOGIT)
+        self.critic = CentralCritic(spec, config.hidden)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.actor_optimizer = torch.optim.Adam(self.policy_net.parameters(), lr=config.actor_lr)
+        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
+        self.regularizers = build_regularizers(reg, reg_settings or RegularizerSettings(), divergence="kl")
+        self.generator = torch.Generator().manual_seed(seed)
+        self.rollout: list[Transition] = []
+
+    def logits(self, obs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """[B, N, max_obs], bool [B, N, A] -> masked logits [B, N, A]."""
+        return self.policy_net.per_agent(obs).masked_fill(~mask, INVALID_LOGIT)
+
+    def act(self, obs: torch.Tensor, mask: torch.Tensor, explore: bool) -> torch.Tensor:
+        with torch.no_grad():
+            logits = self.logits(obs[None], mask[None])[0]
+        if not explore:
+            return logits.argmax(dim=-1)
+        return torch.multinomial(logits.softmax(-1), 1, generator=self.generator).squeeze(-1)
+
+    def observe(self, transition: Transition) -> dict[str, float]:
+        self.rollout.append(transition)
+        if len(self.rollout) < self.config.rollout_steps:
+            return {}
+        return self.update()
+
+    def end_episode(self) -> dict[str, float]:
+        return self.update() if self.rollout else {}
+
+    def update(self) -> dict[str, float]:
+        batch = {name: torch.stack([torch.as_tensor(getattr(t, name)) for t in self.rollout]) for name in (
+            "obs", "state", "mask", "actions", "rewards", "next_obs", "next_state", "next_mask", "terminal"
+        )}  # fmt: skip
+        self.rollout = []
+        targets = self.critic_targets(batch)
+        stats = self.update_critic(batch, targets)
+        stats.update(self.update_actors(batch))
+        polyak_update(self.critic, self.critic_target, self.config.target_tau)
+        return stats
+
+    def critic_targets(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """TD(λ) returns; the next joint action is the one taken next, or sampled after the batch."""
+        with torch.no_grad():
+            last = self.act(batch["next_obs"][-1], batch["next_mask"][-1], explore=True)
+            next_actions = torch.cat([batch["actions"][1:], last[None]])
+            next_q = self.critic_target(batch["next_state"], next_actions)
+            next_q = next_q.gather(-1, next_actions[..., None]).squeeze(-1)
+            team_reward = batch["rewards"].sum(-1)
+            return td_lambda_returns(
+                team_reward, next_q, batch["terminal"], self.config.gamma, self.config.td_lambda
+            )
+
+    def update_critic(self, batch: dict[str, torch.Tensor], targets: torch.Tensor) -> dict[str, float]:
+        c = self.config
+        steps = batch["state"].shape[0]
+        losses, regs = [], []
+        for _ in range(c.critic_epochs):
+            order = torch.randperm(steps, generator=self.generator)
+            for index in order.split(c.minibatch_size):
+                state, actions = batch["state"][index], batch["actions"][index]
+                q_taken = self.critic(state, actions).gather(-1, actions[..., None]).squeeze(-1)
+                loss = F.mse_loss(q_taken, targets[index])
+                total = loss
+                if self.regularizers.joint_action is not None:
+                    sub = self.regularizers.sample_index(len(index), self.generator)
+                    reg = self.regularizers.joint_action(
+                        self.critic.joint_value,
+                        state[sub],
+                        actions[sub],
+                        action_mask=batch["mask"][index][sub],
+                    )
+                    regs.append(float(reg.detach()))
+                    total = total + reg
+                self.critic_optimizer.zero_grad()
+                total.backward()
+                torch.nn.utils.clip_grad_norm_(self.critic.parameters(), c.grad_clip)
+                self.critic_optimizer.step()
+                losses.append(float(loss.detach()))
+        stats = {"critic": sum(losses) / len(losses)}
+        if regs:
+            stats["regularizer"] = sum(regs) / len(regs)
+        return stats
+
+    def update_actors(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        spec = self.spec
+        logits = self.logits(batch["obs"], batch["mask"])
+        with torch.no_grad():
+            q_all = self.critic(batch["state"], batch["actions"])
+            advantages = counterfactual_advantage(q_all, logits.softmax(-1), batch["actions"])
+        loss, entropy = policy_loss(logits, batch["actions"], advantages, self.config.entropy_coef)
+        stats = {"actor": float(loss.detach()), "entropy": float(entropy.detach())}
+        if self.regularizers.observation is not None:
+            sub = self.regularizers.sample_index(batch["obs"].shape[0], self.generator)
+            rows = spec.agent_rows(batch["obs"][sub])
+            reg = self.regularizers.observation(
+                self.policy_net, rows, perturb_mask=spec.perturb_mask(len(sub))
+            )
+            stats["regularizer"] = float(reg.detach())
+            loss = loss + reg
+        self.actor_optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.policy_net.parameters(), self.config.grad_clip)
+        self.actor_optimizer.step()
+        return stats
+
+    # everything a resumed run needs to continue exactly (with the learner's generator)
+    STATEFUL_PARTS = ("policy_net", "critic", "critic_target", "actor_optimizer", "critic_optimizer")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**stateful_parts_dict(self, self.STATEFUL_PARTS), "rollout": list(self.rollout)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        load_stateful_parts(self, self.STATEFUL_PARTS, state)
+        self.rollout = list(state["rollout"])

@@ -1,0 +1,116 @@
+"""A trained policy as a :class:`~ernie_traffic.controllers.base.Controller`.
+
+``load_controller(run_dir)`` rebuilds the decentralized network of a training run from its
+``policy.pt`` (or, for a run still in progress, its latest checkpoint). ``policy_modules`` maps
+each intersection to a torch module from its raw observation to its action scores — the modules
+the ONNX export converts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ernie_traffic.errors import UserInputError
+from ernie_traffic.models.networks import AgentPolicy, MultiAgentSpec, SharedAgentNet, pad_observations
+from ernie_traffic.training.run_dir import RunDirectory, load_torch, save_torch
+
+POLICY_FORMAT = 1
+
+
+def policy_record(algo: str, network: str, outputs: str, net: SharedAgentNet, hidden: list[int]) -> dict:
+    """What ``policy.pt`` holds: enough to rebuild the network without the training code."""
+    return {
+        "format": POLICY_FORMAT,
+        "algo": algo,
+        "network": network,
+        "outputs": outputs,
+        "spec": net.spec.to_dict(),
+        "hidden": list(hidden),
+        "pad_value": net.pad_value,
+        "state_dict": net.state_dict(),
+    }
+
+
+def save_policy(run: RunDirectory, record: dict) -> Path:
+    return save_torch(run.policy, record)
+
+
+@dataclass
+class LearnedController:
+    """Greedy decisions of a trained per-intersection network (argmax of Q-values or logits)."""
+
+    name: str
+    algo: str
+    network: str
+    outputs: str  # "q_values" or "logits"
+    net: SharedAgentNet
+    control: str = "agents"
+    additional_files: tuple[str, ...] = ()
+    _env: Any = field(default=None, repr=False)
+
+    @property
+    def spec(self) -> MultiAgentSpec:
+        return self.net.spec
+
+    @property
+    def policy_modules(self) -> dict[str, AgentPolicy]:
+        """Per intersection: raw observation ``[B, obs_dim]`` -> action scores ``[B, n_actions]``."""
+        return {agent: AgentPolicy(self.net, agent).eval() for agent in self.spec.agents}
+
+    @property
+    def observation_spec(self) -> dict[str, dict[str, int]]:
+        """Per intersection: observation length and number of actions (green phases)."""
+        return {
+            agent: {"obs_dim": dim, "n_actions": n}
+            for agent, dim, n in zip(self.spec.agents, self.spec.obs_dims, self.spec.n_actions, strict=True)
+        }
+
+    def reset(self, env: Any) -> None:
+        agents = tuple(env.possible_agents)
+        if agents != self.spec.agents:
+            raise UserInputError(
+                f"policy {self.name!r} was trained on intersections {list(self.spec.agents)}, "
+                f"the environment has {list(agents)}"
+            )
+        for agent, dim in zip(agents, self.spec.obs_dims, strict=True):
+            if env.observation_space(agent).shape[0] != dim:
+                raise UserInputError(f"policy {self.name!r}: observation of {agent} has a different length")
+        self._env = env
+
+    def act(self, observations: dict[str, np.ndarray]) -> dict[str, int]:
+        obs = pad_observations(self.spec, observations)
+        mask = torch.as_tensor(np.asarray(self._env.action_mask), dtype=torch.bool)
+        with torch.no_grad():
+            scores = self.net.per_agent(obs[None])[0].masked_fill(~mask, float("-inf"))
+        return {
+            agent: int(scores[i].argmax())
+            for i, agent in enumerate(self.spec.agents)
+            if agent in observations
+        }
+
+
+def controller_from_record(record: dict, name: str) -> LearnedController:
+    spec = MultiAgentSpec.from_dict(record["spec"])
+    net = SharedAgentNet(spec, record["hidden"], pad_value=record["pad_value"])
+    net.load_state_dict(record["state_dict"])
+    net.eval()
+    return LearnedController(name, record["algo"], record["network"], record["outputs"], net)
+
+
+def load_controller(run_dir: str | Path) -> LearnedController:
+    """The trained controller of a run directory."""
+    run = RunDirectory(run_dir)
+    if run.policy.is_file():
+        record = load_torch(run.policy)
+    elif run.checkpoint.is_file():
+        record = load_torch(run.checkpoint)["policy"]
+    else:
+        raise UserInputError(f"{run.path}: no policy.pt or checkpoint.pt (not a training run directory?)")
+    if record.get("format") != POLICY_FORMAT:
+        raise UserInputError(f"{run.path}: unsupported policy format {record.get('format')!r}")
+    return controller_from_record(record, name=f"{record['algo']} ({run.path.name})")

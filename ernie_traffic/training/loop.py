@@ -1,0 +1,198 @@
+"""The training loop: episodes of the traffic environment feeding a learner, with checkpoints,
+metrics, resume and the final evaluation against classical controllers.
+
+Resume reproduces an uninterrupted run exactly: a checkpoint (written at episode boundaries)
+holds the learner's full state — networks, optimizers, replay buffer, its random generator —
+together with torch/numpy/Python RNG states, and every episode's SUMO seed is a function of the
+run seed and the episode index.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ernie_traffic.algorithms import Learner, Transition, build_learner, get_algorithm
+from ernie_traffic.controllers.classical import classical_controller
+from ernie_traffic.controllers.learned import controller_from_record, policy_record, save_policy
+from ernie_traffic.envs.traffic import TrafficSignalEnv
+from ernie_traffic.errors import UserInputError
+from ernie_traffic.evaluation import evaluate
+from ernie_traffic.models.networks import MultiAgentSpec, pad_observations
+from ernie_traffic.training.config import TrainConfig
+from ernie_traffic.training.run_dir import RunDirectory
+from ernie_traffic.utils.config_files import save_config
+
+EpisodeCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    metrics: list[dict[str, Any]]
+    evaluation: dict[str, Any] | None
+
+
+def spec_from_env(env: TrafficSignalEnv) -> MultiAgentSpec:
+    """Shapes of the learner's networks, read from a reset environment."""
+    agents = tuple(env.possible_agents)
+    return MultiAgentSpec(
+        agents=agents,
+        obs_dims=tuple(int(env.observation_space(a).shape[0]) for a in agents),
+        n_actions=tuple(int(env.action_space(a).n) for a in agents),
+        state_dim=int(np.asarray(env.state()).shape[0]),
+    )
+
+
+def _tensors(env: TrafficSignalEnv, spec: MultiAgentSpec, obs: dict) -> tuple[torch.Tensor, ...]:
+    state = torch.as_tensor(np.asarray(env.state()), dtype=torch.float32)
+    mask = torch.as_tensor(np.asarray(env.action_mask), dtype=torch.bool)
+    return pad_observations(spec, obs), state, mask
+
+
+def run_training_episode(
+    env: TrafficSignalEnv, learner: Learner, spec: MultiAgentSpec, obs: dict, reward_scale: float
+) -> dict:
+    """One exploring episode from the reset observations ``obs``; returns its training record."""
+    obs_t, state, mask = _tensors(env, spec, obs)
+    losses: dict[str, list[float]] = defaultdict(list)
+    team_return, steps, done = 0.0, 0, False
+    while not done:
+        actions = learner.act(obs_t, mask, explore=True)
+        step_actions = {agent: int(actions[i]) for i, agent in enumerate(spec.agents)}
+        next_obs, rewards, terminations, truncations, _ = env.step(step_actions)
+        done = not env.agents or any(terminations.values()) or any(truncations.values())
+        # the env may omit the observations of agents that are done; keep their last ones
+        next_obs_t, next_state, next_mask = _tensors(env, spec, {**obs, **next_obs})
+        reward = torch.tensor([float(rewards.get(agent, 0.0)) for agent in spec.agents])
+        terminal = float(any(terminations.values()))
+        transition = Transition(
+            obs_t, state, mask, actions, reward * reward_scale, next_obs_t, next_state, next_mask, terminal
+        )
+        for name, value in learner.observe(transition).items():
+            losses[name].append(value)
+        obs = {**obs, **next_obs}
+        obs_t, state, mask = next_obs_t, next_state, next_mask
+        team_return += float(reward.sum())
+        steps += 1
+    for name, value in learner.end_episode().items():
+        losses[name].append(value)
+    record = {"return": team_return, "steps": steps, **env.episode_metrics()}
+    record.update({f"loss/{name}": sum(v) / len(v) for name, v in losses.items() if name != "regularizer"})
+    record["regularizer"] = (
+        sum(losses["regularizer"]) / len(losses["regularizer"]) if losses["regularizer"] else 0.0
+    )
+    return record
+
+
+def _rng_states() -> dict[str, Any]:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def _restore_rng(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+
+
+def _check_resumable(config: TrainConfig, checkpoint: dict[str, Any], run: RunDirectory) -> None:
+    for field in ("network", "algo"):
+        saved = checkpoint[field]
+        wanted = config.env.network if field == "network" else config.algo
+        if saved != wanted:
+            raise UserInputError(
+                f"{run.checkpoint}: checkpoint is from {field} {saved!r}, this run asks for {wanted!r}"
+            )
+
+
+def train(
+    config: TrainConfig,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    on_episode: EpisodeCallback | None = None,
+) -> TrainResult:
+    """Train ``config`` in ``run_dir`` (default ``out_dir/run_name``), then evaluate it."""
+    run = RunDirectory(run_dir or config.out_dir / config.run_name())
+    if not resume and run.checkpoint.exists():
+        raise UserInputError(
+            f"{run.path}: already holds a run; pass --resume to continue it or choose --name"
+        )
+    checkpoint = run.load_checkpoint() if resume else None
+    if checkpoint is not None:
+        _check_resumable(config, checkpoint, run)
+    save_config(config, run.config)
+
+    env = TrafficSignalEnv(config.env.model_copy(update={"control": "agents"}))
+    try:
+        start = checkpoint["episode"] if checkpoint else 0
+        obs, _ = env.reset(seed=config.training_seed(start))
+        spec = spec_from_env(env)
+        learner = build_learner(
+            config.algo, spec, config.algo_config, config.reg, config.regularizer, seed=config.seed
+        )
+        if checkpoint is not None:
+            learner.load_state_dict(checkpoint["learner"])
+            _restore_rng(checkpoint["rng"])
+            run.keep_metrics_before(start)
+        for episode in range(start, config.episodes):
+            if episode > start:
+                obs, _ = env.reset(seed=config.training_seed(episode))
+            began = time.perf_counter()
+            record = {
+                "episode": episode,
+                **run_training_episode(env, learner, spec, obs, config.reward_scale),
+            }
+            record["wall_s"] = time.perf_counter() - began
+            run.append_metrics(record)
+            if (episode + 1) % config.checkpoint_every == 0 or episode + 1 == config.episodes:
+                run.save_checkpoint(_checkpoint(config, learner, episode + 1))
+            if on_episode is not None:
+                on_episode(record)
+    finally:
+        env.close()
+
+    policy = _policy(config, learner)
+    save_policy(run, policy)
+    evaluation = None
+    if config.eval_episodes:
+        evaluation = final_evaluation(config, controller_from_record(policy, name=config.algo), run)
+        run.save_evaluation(evaluation)
+    return TrainResult(run.path, run.read_metrics(), evaluation)
+
+
+def _policy(config: TrainConfig, learner: Learner) -> dict[str, Any]:
+    outputs = get_algorithm(config.algo).outputs
+    return policy_record(
+        config.algo, config.env.network, outputs, learner.policy_net, config.algo_config.hidden
+    )
+
+
+def _checkpoint(config: TrainConfig, learner: Learner, episodes_done: int) -> dict[str, Any]:
+    return {
+        "episode": episodes_done,
+        "network": config.env.network,
+        "algo": config.algo,
+        "reg": config.reg,
+        "learner": learner.state_dict(),
+        "policy": _policy(config, learner),
+        "rng": _rng_states(),
+    }
+
+
+def final_evaluation(config: TrainConfig, learned: Any, run: RunDirectory) -> dict[str, Any]:
+    """The learner and each baseline on the same evaluation seeds of the training network."""
+    seeds = config.evaluation_seeds()
+    env_config = config.env
+    results = {"learned": evaluate(learned, env_config, seeds)}
+    for name in config.baselines:
+        baseline = classical_controller(name, env_config.network, env_config.route_files, run.path)
+        results[name] = evaluate(baseline, env_config, seeds)
+    return results

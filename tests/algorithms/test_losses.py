@@ -1,0 +1,76 @@
+"""Loss pieces of QCOMBO and COMA against their definitions, on hand-built tensors."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from ernie_traffic.algorithms.coma import counterfactual_advantage, counterfactual_baseline, td_lambda_returns
+from ernie_traffic.algorithms.qcombo import consistency_loss
+from ernie_traffic.models.networks import CentralCritic, MultiAgentSpec
+
+
+def test_consistency_loss_is_zero_when_global_q_is_the_sum_of_local_qs():
+    local = torch.tensor([[1.0, -2.0, 0.5], [3.0, 0.0, -1.0]])
+    assert consistency_loss(local.sum(-1), local).item() == 0.0
+    assert consistency_loss(local.sum(-1) + torch.tensor([1.0, 0.0]), local).item() == pytest.approx(0.5)
+
+
+def test_counterfactual_baseline_matches_its_definition_on_a_hand_built_joint_q():
+    # two agents with 2 and 3 actions; Q(s, a1, a2) is an explicit table
+    table = torch.tensor([[1.0, 4.0, -2.0], [0.0, 3.0, 5.0]])
+    probs = torch.tensor([[0.25, 0.75, 0.0], [0.2, 0.3, 0.5]])  # agent 0 has no third action
+    taken = torch.tensor([1, 2])
+    # what a critic returns: Q(s, (a_-i, a')) for every a' of agent i (agent 0's a'=2 is padding)
+    q_all = torch.stack([torch.cat([table[:, taken[1]], torch.zeros(1)]), table[taken[0], :]])
+
+    baseline = counterfactual_baseline(q_all, probs)
+    by_definition = [
+        float(sum(probs[0, a] * table[a, taken[1]] for a in range(2))),
+        float(sum(probs[1, a] * table[taken[0], a] for a in range(3))),
+    ]
+    assert baseline.tolist() == pytest.approx(by_definition)
+    advantage = counterfactual_advantage(q_all, probs, taken)
+    assert advantage.tolist() == pytest.approx([5.0 - by_definition[0], 5.0 - by_definition[1]])
+
+
+def test_central_critic_row_of_an_agent_ignores_that_agents_own_action():
+    torch.manual_seed(0)
+    spec = MultiAgentSpec(("a", "b", "c"), (2, 2, 2), (2, 3, 3), state_dim=4)
+    critic = CentralCritic(spec, hidden=[16])
+    state = torch.randn(1, 4)
+    for own in range(3):
+        for i in range(3):
+            base = torch.tensor([[0, 1, 2]])
+            changed = base.clone()
+            changed[0, i] = own % spec.n_actions[i]
+            assert torch.allclose(critic(state, base)[0, i], critic(state, changed)[0, i])
+    # while another agent's action does change it
+    assert not torch.allclose(
+        critic(state, torch.tensor([[0, 0, 0]]))[0, 0], critic(state, torch.tensor([[0, 2, 0]]))[0, 0]
+    )
+
+
+def test_td_lambda_returns_reduce_to_one_step_and_monte_carlo_targets():
+    rewards = torch.tensor([1.0, 2.0, 3.0])
+    next_q = torch.tensor([[10.0], [20.0], [30.0]])
+    terminal = torch.zeros(3)
+    one_step = td_lambda_returns(rewards, next_q, terminal, gamma=0.5, lam=0.0)
+    assert one_step[:, 0].tolist() == pytest.approx([6.0, 12.0, 18.0])
+    monte_carlo = td_lambda_returns(rewards, next_q, terminal, gamma=0.5, lam=1.0)
+    assert monte_carlo[:, 0].tolist() == pytest.approx(
+        [1 + 0.5 * 2 + 0.25 * 3 + 0.125 * 30, 2 + 1.5 + 7.5, 18.0]
+    )
+
+
+def test_joint_action_inputs_never_enumerate_the_joint_space():
+    # 21 intersections with 4 phases: 4^21 joint actions, but the global Q input grows linearly
+    from ernie_traffic.models.networks import GlobalQ
+
+    spec = MultiAgentSpec(tuple(f"t{i}" for i in range(21)), (10,) * 21, (4,) * 21, state_dim=50)
+    q = GlobalQ(spec, hidden=[32])
+    actions = torch.tensor(list(itertools.islice(itertools.cycle(range(4)), 21)))[None]
+    assert q(torch.zeros(1, 50), actions).shape == (1,)
+    assert q.body[0].in_features == 50 + 21 * 4
