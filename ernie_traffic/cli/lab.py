@@ -10,13 +10,11 @@ from rich.table import Table
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.lab.config import MEANFIELD_LEARNERS, PARTICLE_LEARNERS, LabRunConfig
 from ernie_traffic.utils.config_files import load_config
-from ernie_traffic.utils.io import atomic_write_json
 
 app = typer.Typer(
     help="ERNIE on the multi-agent particle environments (mpe2) and on mean-field cooperative navigation.",
     no_args_is_help=True,
 )
-EVALUATION_FILE = "evaluation.json"
 DEFAULT_NOISE = "0,0.05,0.1,0.2,0.3"
 
 
@@ -81,6 +79,7 @@ def _group(family: str, learners: tuple[str, ...], help_text: str) -> typer.Type
         """Return versus observation noise (and PGD attack); writes RUN_DIR/evaluation.json."""
         from ernie_traffic.lab.evaluate import episode_returns, noise_sweep
         from ernie_traffic.lab.train import load_learner
+        from ernie_traffic.training.run_dir import RunDirectory
 
         try:
             levels = [float(x) for x in noise.split(",") if x.strip()]
@@ -98,7 +97,7 @@ def _group(family: str, learners: tuple[str, ...], help_text: str) -> typer.Type
             attacked = episode_returns(learner, run_config.env, episodes, seed, attack_epsilon=attack_epsilon)
             result["attack"] = {"epsilon": attack_epsilon, "mean_return": float(attacked.mean())}
             table.add_row(f"PGD ε={attack_epsilon:g}", f"{attacked.mean():.2f}", f"{attacked.std():.2f}")
-        atomic_write_json(Path(run_dir) / EVALUATION_FILE, result)
+        RunDirectory(run_dir).save_evaluation(result)
         Console().print(table)
 
     return group

@@ -1,17 +1,16 @@
 """The training loop of the particle and mean-field runs: run dir, checkpoints, resume, seeds.
 
-A run directory holds ``config.yaml`` (the complete config), ``checkpoint.pt`` (learner, replay
-buffer, random-number states and the episode counter, written atomically) and ``metrics.jsonl``
-(one line per checkpoint). ``resume=True`` continues from the checkpoint and ends exactly where
+The run directory is the traffic side's :class:`RunDirectory`: ``config.yaml`` (the complete
+config), ``checkpoint.pt`` (learner, replay buffer, random-number states and the episode counter,
+written atomically), ``metrics.jsonl`` (one line per checkpoint) and, after ``evaluate``,
+``evaluation.json``. ``resume=True`` continues from the checkpoint and ends exactly where
 an uninterrupted run would have ended.
 """
 
 from __future__ import annotations
 
-import io
 import random
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -22,27 +21,18 @@ from ernie_traffic.errors import UserInputError
 from ernie_traffic.lab.config import LabRunConfig
 from ernie_traffic.lab.learners import Learner, build_learner, env_dims
 from ernie_traffic.lab.replay import ReplayBuffer
+from ernie_traffic.training.run_dir import RunDirectory
 from ernie_traffic.utils.config_files import load_config, save_config
-from ernie_traffic.utils.io import append_jsonl, atomic_write_bytes
-
-CONFIG_FILE, CHECKPOINT_FILE, METRICS_FILE = "config.yaml", "checkpoint.pt", "metrics.jsonl"
-
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_learner(run_dir: str | Path) -> tuple[LabRunConfig, Learner]:
     """The config and the trained learner of a run directory (for evaluation)."""
-    run_dir = Path(run_dir)
-    if not (run_dir / CHECKPOINT_FILE).is_file():
-        raise UserInputError(f"{run_dir}: no {CHECKPOINT_FILE}; train this run first")
-    config = load_config(LabRunConfig, run_dir / CONFIG_FILE)
-    env = make_particle_env(config.env)
-    learner = build_learner(config, env)
-    learner.load_state_dict(torch.load(run_dir / CHECKPOINT_FILE, weights_only=False)["learner"])
+    run = RunDirectory(run_dir)
+    if not run.checkpoint.is_file():
+        raise UserInputError(f"{run.path}: no {run.checkpoint.name}; train this run first")
+    config = load_config(LabRunConfig, run.config)
+    learner = build_learner(config, make_particle_env(config.env))
+    learner.load_state_dict(run.load_checkpoint()["learner"])
     return config, learner
 
 
@@ -50,17 +40,16 @@ def train(
     config: LabRunConfig | None, run_dir: str | Path, resume: bool = False, quiet: bool = False
 ) -> Learner:
     """Train ``config`` into ``run_dir``, or resume the run there (its own config; pass ``None``)."""
-    run_dir = Path(run_dir)
-    checkpoint_path = run_dir / CHECKPOINT_FILE
+    run = RunDirectory(run_dir)
     if resume:
-        if not checkpoint_path.is_file():
-            raise UserInputError(f"{run_dir}: nothing to resume (no {CHECKPOINT_FILE})")
-        config = load_config(LabRunConfig, run_dir / CONFIG_FILE)
+        if not run.checkpoint.is_file():
+            raise UserInputError(f"{run.path}: nothing to resume (no {run.checkpoint.name})")
+        config = load_config(LabRunConfig, run.config)
     elif config is None:
         raise ValueError("a new run needs a config")
-    elif checkpoint_path.exists():
-        raise UserInputError(f"{run_dir}: already holds a run; pass --resume or choose another directory")
-    save_config(config, run_dir / CONFIG_FILE)
+    elif run.checkpoint.exists():
+        raise UserInputError(f"{run.path}: already holds a run; pass --resume or choose another directory")
+    save_config(config, run.config)
 
     torch.manual_seed(config.seed)
     random.seed(config.seed)
@@ -71,7 +60,7 @@ def train(
     buffer = ReplayBuffer(*env_dims(env), capacity=config.buffer_size)
     start = 0
     if resume:
-        state = torch.load(checkpoint_path, weights_only=False)
+        state = run.load_checkpoint()
         learner.load_state_dict(state["learner"])
         buffer.load_state_dict(state["buffer"])
         rng.bit_generator.state = state["numpy_rng"]
@@ -113,12 +102,9 @@ def train(
             done = episode + 1
             progress.update(task, completed=done, ret=float(np.mean(recent[-50:])))
             if done % config.checkpoint_every == 0 or done == config.episodes:
-                append_jsonl(
-                    run_dir / METRICS_FILE, {"episode": done, "mean_return": float(np.mean(recent)), **logs}
-                )
+                run.append_metrics({"episode": done, "mean_return": float(np.mean(recent)), **logs})
                 recent = []
-                save_checkpoint(
-                    checkpoint_path,
+                run.save_checkpoint(
                     {
                         "learner": learner.state_dict(),
                         "buffer": buffer.state_dict(),

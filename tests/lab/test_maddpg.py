@@ -7,7 +7,7 @@ import torch
 from ernie_traffic.algorithms.maddpg import MADDPG, maddpg_variant, worst_case_others
 from ernie_traffic.lab.config import LabRunConfig
 from ernie_traffic.lab.replay import ReplayBuffer
-from ernie_traffic.lab.train import CHECKPOINT_FILE, train
+from ernie_traffic.lab.train import train
 from ernie_traffic.models.particle import QCritic
 
 
@@ -80,7 +80,7 @@ def test_resumed_run_ends_identical_to_uninterrupted_run(tmp_path):
     for a, b in zip(whole.actors + whole.critics, resumed.actors + resumed.critics, strict=True):
         for x, y in zip(a.parameters(), b.parameters(), strict=True):
             assert torch.equal(x, y)
-    assert (tmp_path / "split" / CHECKPOINT_FILE).is_file()
+    assert (tmp_path / "split" / "checkpoint.pt").is_file()
 
 
 def test_m3ddpg_changes_the_update_of_the_same_learner():

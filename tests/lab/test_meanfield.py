@@ -69,6 +69,7 @@ def test_update_runs_for_many_agents(name):
 def _exact_w1(p: np.ndarray, q: np.ndarray, cost: np.ndarray) -> float:
     """Earth mover's distance by linear programming over transport plans."""
     m = len(p)
+    p, q = p / p.sum(), q / q.sum()  # float32 masses: make the equality constraints consistent
     rows = np.kron(np.eye(m), np.ones(m))  # Σ_j π_ij = p_i
     cols = np.kron(np.ones(m), np.eye(m))  # Σ_i π_ij = q_j
     result = linprog(
