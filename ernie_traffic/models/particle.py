@@ -5,16 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-def mlp(in_dim: int, out_dim: int, hidden: int, layers: int = 2) -> nn.Sequential:
-    """``layers`` hidden ReLU layers of width ``hidden``, then a linear output."""
-    modules: list[nn.Module] = []
-    width = in_dim
-    for _ in range(layers):
-        modules += [nn.Linear(width, hidden), nn.ReLU()]
-        width = hidden
-    modules.append(nn.Linear(width, out_dim))
-    return nn.Sequential(*modules)
+from ernie_traffic.models.networks import MLP
 
 
 class DeterministicActor(nn.Module):
@@ -22,7 +13,7 @@ class DeterministicActor(nn.Module):
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: int = 64):
         super().__init__()
-        self.net = mlp(obs_dim, act_dim, hidden)
+        self.net = MLP(obs_dim, [hidden, hidden], act_dim)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.net(obs))
@@ -33,7 +24,7 @@ class QCritic(nn.Module):
 
     def __init__(self, in_dim: int, hidden: int = 64):
         super().__init__()
-        self.net = mlp(in_dim, 1, hidden)
+        self.net = MLP(in_dim, [hidden, hidden], 1)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat(inputs, dim=-1)).squeeze(-1)
