@@ -49,6 +49,9 @@ def _register_commands() -> None:
     app.command("export")(export.export_command)
     app.command("stress-test")(stress.stress_test)
     app.command("report")(stress.report)
+    from ernie_traffic.cli import lab
+
+    app.add_typer(lab.app, name="lab")
 
 
 def main() -> None:
