@@ -50,6 +50,9 @@ def _register_commands() -> None:
     app.command("stress-test")(stress.stress_test)
     app.command("report")(stress.report)
     app.add_typer(deploy.app, name="deploy")
+    from ernie_traffic.cli import lab
+
+    app.add_typer(lab.app, name="lab")
 
 
 def main() -> None:

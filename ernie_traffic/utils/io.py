@@ -13,6 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+# mkstemp creates files readable by their owner only; results are ordinary files, so give them the
+# permissions an ``open(path, "w")`` would (0666 less the process umask).
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+_FILE_MODE = 0o666 & ~_UMASK
+
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> Path:
     """Call ``write(f)`` on a temporary file beside ``path``, fsync it, then rename it over ``path``."""
@@ -20,6 +26,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

@@ -1,0 +1,117 @@
+"""``ernie-traffic lab``: ERNIE beyond traffic — particle games and many-agent mean-field navigation."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ernie_traffic.errors import UserInputError
+from ernie_traffic.lab.config import MEANFIELD_LEARNERS, PARTICLE_LEARNERS, LabRunConfig
+from ernie_traffic.utils.config_files import load_config
+
+app = typer.Typer(
+    help="ERNIE on the multi-agent particle environments (mpe2) and on mean-field cooperative navigation.",
+    no_args_is_help=True,
+)
+DEFAULT_NOISE = "0,0.05,0.1,0.2,0.3"
+
+
+def _group(family: str, learners: tuple[str, ...], help_text: str) -> typer.Typer:
+    group = typer.Typer(help=help_text, no_args_is_help=True)
+
+    @group.command("train")
+    def train_command(
+        run_dir: Annotated[
+            Path, typer.Argument(help="Run directory: config.yaml, checkpoint.pt, metrics.jsonl.")
+        ],
+        config: Annotated[
+            Path | None, typer.Option(help="YAML/TOML run config (fields in docs/lab.md).")
+        ] = None,
+        learner: Annotated[str | None, typer.Option(help="One of: " + ", ".join(learners) + ".")] = None,
+        task: Annotated[
+            str | None, typer.Option(help="Particle task (simple_spread, simple_tag, ...).")
+        ] = None,
+        n_agents: Annotated[int | None, typer.Option(help="Agents in cooperative navigation.")] = None,
+        episodes: Annotated[int | None, typer.Option(help="Training episodes.")] = None,
+        seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+        resume: Annotated[
+            bool, typer.Option(help="Continue the run in RUN_DIR from its checkpoint.")
+        ] = False,
+        quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    ) -> None:
+        """Train a learner; checkpoints go to RUN_DIR, --resume continues an interrupted run."""
+        from ernie_traffic.lab.train import train
+
+        overrides = {
+            "learner": learner,
+            "env.task": task,
+            "env.n_agents": n_agents,
+            "episodes": episodes,
+            "seed": seed,
+        }
+        if resume:
+            given = [f"--{k.split('.')[-1].replace('_', '-')}" for k, v in overrides.items() if v is not None]
+            if config is not None or given:
+                raise UserInputError(
+                    f"--resume continues {run_dir} with its own config.yaml; drop {given or '--config'}"
+                )
+            run_config = None
+        else:
+            fixed = {"env.nearest_neighbors": True} if family == "meanfield" else {}
+            run_config = load_config(LabRunConfig, config, family=family, **overrides, **fixed)
+        train(run_config, run_dir, resume=resume, quiet=quiet)
+        typer.echo(f"trained {family}: {run_dir}")
+
+    @group.command("evaluate")
+    def evaluate_command(
+        run_dir: Annotated[Path, typer.Argument(help="A trained run directory.")],
+        noise: Annotated[
+            str, typer.Option(help="Comma-separated observation-noise levels σ.")
+        ] = DEFAULT_NOISE,
+        episodes: Annotated[int, typer.Option(min=1, help="Evaluation episodes per noise level.")] = 20,
+        attack_epsilon: Annotated[
+            float, typer.Option(min=0.0, help="Also evaluate under the core's PGD attack of this ℓ2 radius.")
+        ] = 0.0,
+        seed: Annotated[int, typer.Option(help="Seed of the evaluation episodes and noise.")] = 0,
+    ) -> None:
+        """Return versus observation noise (and PGD attack); writes RUN_DIR/evaluation.json."""
+        from ernie_traffic.lab.evaluate import episode_returns, noise_sweep
+        from ernie_traffic.lab.train import load_learner
+        from ernie_traffic.training.run_dir import RunDirectory
+
+        try:
+            levels = [float(x) for x in noise.split(",") if x.strip()]
+        except ValueError as exc:
+            raise UserInputError(f"--noise {noise!r}: expected comma-separated numbers") from exc
+        if not levels or min(levels) < 0:
+            raise UserInputError(f"--noise {noise!r}: expected one or more levels >= 0")
+        run_config, learner = load_learner(run_dir)
+        rows = noise_sweep(learner, run_config.env, levels, episodes, seed)
+        result: dict = {"run": str(run_dir), "episodes": episodes, "seed": seed, "noise_sweep": rows}
+        table = Table("noise σ", "mean return", "std")
+        for row in rows:
+            table.add_row(f"{row['noise']:g}", f"{row['mean_return']:.2f}", f"{row['std_return']:.2f}")
+        if attack_epsilon > 0:
+            attacked = episode_returns(learner, run_config.env, episodes, seed, attack_epsilon=attack_epsilon)
+            result["attack"] = {"epsilon": attack_epsilon, "mean_return": float(attacked.mean())}
+            table.add_row(f"PGD ε={attack_epsilon:g}", f"{attacked.mean():.2f}", f"{attacked.std():.2f}")
+        RunDirectory(run_dir).save_evaluation(result)
+        Console().print(table)
+
+    return group
+
+
+app.add_typer(
+    _group(
+        "particle",
+        PARTICLE_LEARNERS,
+        "MADDPG, M3DDPG, MADDPG+ERNIE, MADDPG+Baseline-Gaussian on particle games.",
+    ),
+    name="particle",
+)
+app.add_typer(
+    _group("meanfield", MEANFIELD_LEARNERS, "Mean-field MADDPG and mean-field ERNIE on N-agent navigation."),
+    name="meanfield",
+)

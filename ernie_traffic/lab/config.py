@@ -1,0 +1,64 @@
+"""The config of one particle or mean-field training run (saved as ``config.yaml`` in its run dir)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ernie_traffic.algorithms.maddpg import MADDPGConfig, maddpg_variant
+from ernie_traffic.algorithms.meanfield import meanfield_variant
+from ernie_traffic.envs.particle import ParticleEnvConfig
+
+PARTICLE_LEARNERS = ("maddpg", "m3ddpg", "ernie", "ernie-plain", "gaussian")
+MEANFIELD_LEARNERS = ("baseline", "ernie")
+
+
+class LabRunConfig(BaseModel):
+    """One training run. ``algorithm`` defaults to the named ``learner``'s preset, written out in full."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    family: Literal["particle", "meanfield"] = Field(
+        "particle", description="particle: MADDPG and variants; meanfield: mean-field MADDPG / ERNIE."
+    )
+    learner: str | None = Field(
+        None,
+        description="Default: the first of the family's learners. particle: "
+        + ", ".join(PARTICLE_LEARNERS)
+        + "; meanfield: "
+        + ", ".join(MEANFIELD_LEARNERS),
+    )
+    env: ParticleEnvConfig = Field(default_factory=ParticleEnvConfig)
+    algorithm: dict[str, Any] = Field(
+        default_factory=dict, description="Learner hyperparameters; fields not given take the preset's value."
+    )
+    episodes: int = Field(2000, ge=1, description="Training episodes.")
+    warmup_episodes: int = Field(
+        20, ge=0, description="Episodes of uniformly random actions before learning."
+    )
+    updates_per_episode: int = Field(4, ge=0, description="Gradient steps after each episode.")
+    buffer_size: int = Field(100_000, ge=1, description="Replay capacity in joint transitions.")
+    seed: int = Field(0, description="Seeds torch, numpy and the environment's episodes.")
+    checkpoint_every: int = Field(200, ge=1, description="Episodes between checkpoints.")
+
+    @model_validator(mode="after")
+    def _learner_fits_family(self) -> LabRunConfig:
+        names = PARTICLE_LEARNERS if self.family == "particle" else MEANFIELD_LEARNERS
+        self.learner = self.learner or names[0]
+        if self.learner not in names:
+            raise ValueError(
+                f"learner {self.learner!r} is not a {self.family} learner; choose one of {', '.join(names)}"
+            )
+        if self.family == "meanfield" and (
+            self.env.task != "simple_spread" or not self.env.nearest_neighbors
+        ):
+            raise ValueError("meanfield runs need env.task simple_spread with env.nearest_neighbors true")
+        # Validate now and store the complete hyperparameters, so config.yaml says exactly what ran.
+        self.algorithm = self.algorithm_config().model_dump(mode="json")
+        return self
+
+    def algorithm_config(self) -> MADDPGConfig:
+        if self.family == "particle":
+            return maddpg_variant(self.learner, **self.algorithm)  # type: ignore[arg-type]
+        return meanfield_variant(self.learner, **self.algorithm)

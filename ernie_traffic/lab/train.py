@@ -1,0 +1,117 @@
+"""The training loop of the particle and mean-field runs: run dir, checkpoints, resume, seeds.
+
+The run directory is the traffic side's :class:`RunDirectory`: ``config.yaml`` (the complete
+config), ``checkpoint.pt`` (learner, replay buffer, random-number states and the episode counter,
+written atomically), ``metrics.jsonl`` (one line per checkpoint) and, after ``evaluate``,
+``evaluation.json``. ``resume=True`` continues from the checkpoint and ends exactly where
+an uninterrupted run would have ended.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ernie_traffic.envs.particle import make_particle_env
+from ernie_traffic.errors import UserInputError
+from ernie_traffic.lab.config import LabRunConfig
+from ernie_traffic.lab.learners import Learner, build_learner, env_dims
+from ernie_traffic.lab.replay import ReplayBuffer
+from ernie_traffic.training.run_dir import RunDirectory
+from ernie_traffic.utils.config_files import load_config, save_config
+
+
+def load_learner(run_dir: str | Path) -> tuple[LabRunConfig, Learner]:
+    """The config and the trained learner of a run directory (for evaluation)."""
+    run = RunDirectory(run_dir)
+    if not run.checkpoint.is_file():
+        raise UserInputError(f"{run.path}: no {run.checkpoint.name}; train this run first")
+    config = load_config(LabRunConfig, run.config)
+    learner = build_learner(config, make_particle_env(config.env))
+    learner.load_state_dict(run.load_checkpoint()["learner"])
+    return config, learner
+
+
+def train(
+    config: LabRunConfig | None, run_dir: str | Path, resume: bool = False, quiet: bool = False
+) -> Learner:
+    """Train ``config`` into ``run_dir``, or resume the run there (its own config; pass ``None``)."""
+    run = RunDirectory(run_dir)
+    if resume:
+        if not run.checkpoint.is_file():
+            raise UserInputError(f"{run.path}: nothing to resume (no {run.checkpoint.name})")
+        config = load_config(LabRunConfig, run.config)
+    elif config is None:
+        raise ValueError("a new run needs a config")
+    elif run.checkpoint.exists():
+        raise UserInputError(f"{run.path}: already holds a run; pass --resume or choose another directory")
+    save_config(config, run.config)
+
+    torch.manual_seed(config.seed)
+    random.seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    env = make_particle_env(config.env, noise_seed=config.seed)
+    agents = list(env.possible_agents)
+    learner = build_learner(config, env)
+    buffer = ReplayBuffer(*env_dims(env), capacity=config.buffer_size)
+    start = 0
+    if resume:
+        state = run.load_checkpoint()
+        learner.load_state_dict(state["learner"])
+        buffer.load_state_dict(state["buffer"])
+        rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        start = state["episode"]
+
+    recent: list[float] = []
+    with Progress(
+        TextColumn(f"[bold]{config.family}/{config.learner}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("return {task.fields[ret]:.1f}"),
+        TimeRemainingColumn(),
+        disable=quiet,
+    ) as progress:
+        task = progress.add_task("train", total=config.episodes, completed=start, ret=float("nan"))
+        for episode in range(start, config.episodes):
+            explore_randomly = episode < config.warmup_episodes
+            observations, _ = env.reset(seed=config.seed * 1_000_003 + episode)
+            total = 0.0
+            while env.agents:
+                obs = [observations[a] for a in agents]
+                if explore_randomly:
+                    actions = [
+                        rng.uniform(0, 1, env.action_space(a).shape).astype(np.float32) for a in agents
+                    ]
+                else:
+                    actions = learner.act(obs, explore=True, rng=rng)
+                observations, rewards, terminations, _, _ = env.step(dict(zip(agents, actions, strict=True)))
+                next_obs = [observations[a] for a in agents]
+                reward = [rewards[a] for a in agents]
+                buffer.add(obs, actions, reward, next_obs, any(terminations.values()))
+                total += float(np.mean(reward))
+            recent.append(total)
+            logs: dict[str, float] = {}
+            if not explore_randomly and buffer.size >= config.algorithm["batch_size"]:
+                for _ in range(config.updates_per_episode):
+                    logs = learner.update(buffer.sample(config.algorithm["batch_size"], rng))
+            done = episode + 1
+            progress.update(task, completed=done, ret=float(np.mean(recent[-50:])))
+            if done % config.checkpoint_every == 0 or done == config.episodes:
+                run.append_metrics({"episode": done, "mean_return": float(np.mean(recent)), **logs})
+                recent = []
+                run.save_checkpoint(
+                    {
+                        "learner": learner.state_dict(),
+                        "buffer": buffer.state_dict(),
+                        "numpy_rng": rng.bit_generator.state,
+                        "torch_rng": torch.get_rng_state(),
+                        "episode": done,
+                    },
+                )
+    env.close()
+    return learner
