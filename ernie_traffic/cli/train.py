@@ -9,7 +9,6 @@ import typer
 from rich.console import Console
 
 from ernie_traffic.errors import UserInputError
-from ernie_traffic.training.config import TrainConfig
 from ernie_traffic.utils.config_files import load_config
 
 
@@ -89,6 +88,7 @@ def train_command(
     import torch
 
     torch.set_num_threads(1)
+    from ernie_traffic.training.config import TrainConfig
     from ernie_traffic.training.loop import train
     from ernie_traffic.training.progress import episode_progress, evaluation_table
     from ernie_traffic.training.seeds import train_seeds

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ernie_traffic.algorithms.maddpg import MADDPGConfig, maddpg_variant
-from ernie_traffic.algorithms.meanfield import meanfield_variant
 from ernie_traffic.envs.particle import ParticleEnvConfig
+
+if TYPE_CHECKING:  # the learners import torch; the CLI must not pay for it on every command
+    from ernie_traffic.algorithms.maddpg import MADDPGConfig
 
 PARTICLE_LEARNERS = ("maddpg", "m3ddpg", "ernie", "ernie-plain", "gaussian")
 MEANFIELD_LEARNERS = ("baseline", "ernie")
@@ -59,6 +60,9 @@ class LabRunConfig(BaseModel):
         return self
 
     def algorithm_config(self) -> MADDPGConfig:
+        from ernie_traffic.algorithms.maddpg import maddpg_variant
+        from ernie_traffic.algorithms.meanfield import meanfield_variant
+
         if self.family == "particle":
             return maddpg_variant(self.learner, **self.algorithm)  # type: ignore[arg-type]
         return meanfield_variant(self.learner, **self.algorithm)

@@ -79,9 +79,11 @@ class AgentInThread:
         self.thread.join(10)
 
 
-def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, timeout: float = 60, python_flags: list[str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ernie_traffic", *args],
+        [sys.executable, *(python_flags or []), "-m", "ernie_traffic", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

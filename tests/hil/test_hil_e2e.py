@@ -187,3 +187,31 @@ def test_simulate_cli_runs_fixed_time_without_runtimes_and_checks_its_log(tmp_pa
     assert summary["metrics"]["throughput"] > 0
     bad = run_cli("deploy", "simulate", "--network", "grid2x2", "--mode", "often", "--startup-timeout", "0")
     assert bad.returncode == 2 and "mode" in bad.stderr
+
+
+def _imported_modules(importtime_stderr: str) -> set[str]:
+    """Module names from ``python -X importtime`` output (``import time: self | cumulative | name``)."""
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in importtime_stderr.splitlines()
+        if line.startswith("import time:") and line.count("|") == 2
+    }
+
+
+def test_deploy_run_does_not_import_torch():
+    """A controller computer runs `deploy run` with numpy + onnxruntime; torch would cost seconds of
+    start-up and hundreds of MB per runtime process."""
+    closed_port = free_port_block(1)
+    done = run_cli(
+        "deploy",
+        "run",
+        "--controller",
+        f"127.0.0.1:{closed_port}",
+        "--timeout",
+        "0.3",
+        python_flags=["-X", "importtime"],
+    )
+    assert done.returncode == 2 and "nothing is listening" in done.stderr  # it got as far as the SNMP request
+    modules = _imported_modules(done.stderr)
+    assert {"ernie_traffic.cli.deploy", "ernie_deploy.snmp_client", "pysnmp"} <= modules
+    assert not {m for m in modules if m == "torch" or m.startswith("torch.")}
