@@ -18,9 +18,7 @@ import itertools
 import socket
 from dataclasses import dataclass, field
 
-from pyasn1.type import univ
-
-from ernie_deploy import ntcip
+from ernie_deploy import ntcip, snmp_ber
 
 
 class ControllerUnreachable(RuntimeError):
@@ -56,15 +54,10 @@ class ControllerReading:
 
 
 class _V2cTransport:
-    """SNMPv2c over a connected UDP socket: one request, one response, no engine."""
+    """SNMPv2c over a connected UDP socket: one request, one response, no engine (``snmp_ber``)."""
 
     def __init__(self, host: str, port: int, community: str, timeout_s: float, retries: int):
-        from pyasn1.codec.ber import decoder, encoder
-        from pysnmp.proto import api
-
-        self._proto = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]
-        self._encode, self._decode = encoder.encode, decoder.decode
-        self._community = community
+        self._community = community.encode()
         self._where = f"{host}:{port}"
         self._retries = retries
         self._request_ids = itertools.count(1)
@@ -72,18 +65,12 @@ class _V2cTransport:
         self._socket.settimeout(timeout_s)
         self._socket.connect((host, port))
 
-    def request(self, kind: str, var_binds: list[tuple[tuple[int, ...], object]]) -> list[tuple]:
-        p = self._proto
-        pdu = p.GetRequestPDU() if kind == "get" else p.SetRequestPDU()
-        p.apiPDU.set_defaults(pdu)
+    def request(self, kind: str, var_binds: list[tuple[tuple[int, ...], int | None]]) -> list[tuple]:
         request_id = next(self._request_ids)
-        p.apiPDU.set_request_id(pdu, request_id)
-        p.apiPDU.set_varbinds(pdu, [(oid, p.Null("") if v is None else p.Integer(v)) for oid, v in var_binds])
-        message = p.Message()
-        p.apiMessage.set_defaults(message)
-        p.apiMessage.set_community(message, self._community)
-        p.apiMessage.set_pdu(message, pdu)
-        wire = self._encode(message)
+        pdu_tag = snmp_ber.GET if kind == "get" else snmp_ber.SET
+        wire = snmp_ber.encode(
+            snmp_ber.Message(snmp_ber.SNMP_V2C, self._community, pdu_tag, request_id, 0, 0, var_binds)
+        )
         for _ in range(self._retries + 1):
             try:
                 self._socket.send(wire)
@@ -94,25 +81,26 @@ class _V2cTransport:
                 raise ControllerUnreachable(
                     f"nothing is listening at {self._where} (connection refused): wrong host or port?"
                 ) from None
-            status = int(p.apiPDU.get_error_status(response))
-            if status:
-                raise ControllerUnreachable(
-                    f"{self._where} refused the {kind}: SNMP error {response['error-status'].prettyPrint()}"
-                )
-            return [(tuple(oid), value) for oid, value in p.apiPDU.get_varbinds(response)]
+            if response.error_status:
+                names = snmp_ber.ERROR_NAMES
+                status = response.error_status
+                name = names[status] if status < len(names) else f"error-status {status}"
+                raise ControllerUnreachable(f"{self._where} refused the {kind}: SNMP error {name}")
+            return response.var_binds
         raise ControllerUnreachable(
             f"no answer from {self._where} within {self._socket.gettimeout()} s: the agent is not running, "
             "or the community string is wrong (SNMPv2c agents silently drop requests with an unknown "
             "community)"
         )
 
-    def _receive(self, request_id: int):
-        p = self._proto
-        while True:  # skip late answers to earlier, timed-out requests; the socket timeout bounds this
-            message, _ = self._decode(self._socket.recv(65535), asn1Spec=p.Message())
-            response = p.apiMessage.get_pdu(message)
-            if int(p.apiPDU.get_request_id(response)) == request_id:
-                return response
+    def _receive(self, request_id: int) -> snmp_ber.Message:
+        while True:  # skip late answers to earlier requests and garbage; the socket timeout bounds this
+            try:
+                message = snmp_ber.decode(self._socket.recv(65535))
+            except snmp_ber.BerError:
+                continue
+            if message.pdu_tag == snmp_ber.RESPONSE and message.request_id == request_id:
+                return message
 
     def close(self) -> None:
         self._socket.close()
@@ -159,11 +147,22 @@ class _V3Transport:
             raise ControllerUnreachable(
                 f"{self._where} refused the {kind}: SNMP error {status.prettyPrint()}"
             )
-        return [(tuple(oid), value) for oid, value in answer]
+        return [(tuple(oid), _plain(value)) for oid, value in answer]
 
     def close(self) -> None:
         self._engine.close_dispatcher()
         self._loop.close()
+
+
+def _plain(value: object) -> int | bytes | None:
+    """A pysnmp value as the Python value ``snmp_ber`` decodes it to."""
+    from pyasn1.type import univ
+
+    if isinstance(value, univ.Integer):
+        return int(value)
+    if isinstance(value, univ.OctetString) and not isinstance(value, univ.Null):  # noSuchObject is a Null
+        return bytes(value)
+    return None
 
 
 class NtcipClient:
@@ -203,7 +202,7 @@ class NtcipClient:
         answer = self._transport.request("get", [(oid, None) for oid in oids])
         values = []
         for oid, value in answer:
-            if not isinstance(value, univ.Integer):
+            if not isinstance(value, int):
                 raise ControllerUnreachable(f"the controller has no object {ntcip.oid_text(oid)}")
             values.append(int(value))
         return values
@@ -211,9 +210,9 @@ class NtcipClient:
     def intersection_id(self) -> str:
         """The controller's sysName: the intersection it controls."""
         (oid, value), *_ = self._transport.request("get", [(ntcip.SYS_NAME, None)])
-        if not isinstance(value, univ.OctetString) or isinstance(value, univ.Null):  # noSuchObject is a Null
+        if not isinstance(value, bytes):
             raise ControllerUnreachable(f"the controller has no object {ntcip.oid_text(oid)} (sysName)")
-        return value.prettyPrint()
+        return value.decode(errors="replace")
 
     def set(self, assignments: list[tuple[tuple[int, ...], int]]) -> None:
         """Write integer values in one SET request (the controller applies all or none)."""

@@ -6,6 +6,12 @@ A SET is validated completely before anything is written (wrong type, value outs
 read-only object: the whole request is refused with the SNMP error). Undecodable datagrams, wrong
 communities and unknown SNMPv3 users are dropped by pysnmp's engine; nothing a client sends can
 raise out of the agent.
+
+The requests of the control loop (SNMPv2c GET, and SET that the controller accepts, with the right
+community) are answered straight from the datagram with ``ernie_deploy.snmp_ber``, without pysnmp's
+engine: its pure-Python message processing dominated the decision round trip. Everything else
+(GETNEXT, GETBULK, refused SETs, SNMPv3, wrong communities, malformed datagrams) goes to the engine
+unchanged, so its checks and error replies stay the only ones.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from ernie_deploy import ntcip
+from ernie_deploy import ntcip, snmp_ber
 from pysnmp.carrier.asyncio.dgram import udp
 from pysnmp.entity import config, engine
 from pysnmp.entity.rfc3413 import cmdrsp, context
@@ -60,22 +66,72 @@ class _NtcipInstrumentation(instrum.AbstractMibInstrumController):
         return answer
 
     def write_variables(self, *var_binds: Any, **context: Any) -> list[tuple[Any, Any]]:
+        self.command([(oid, int(v) if isinstance(v, v2c.Integer) else v) for oid, v in var_binds])
+        return list(var_binds)
+
+    def command(self, var_binds: list[tuple[Any, object]]) -> None:
+        """Write the control registers of one SET (INTEGER values as ``int``), all or nothing; raises
+        pysnmp's error for the first binding that is refused."""
         writes = []
         for index, (oid, value) in enumerate(var_binds):
             key = tuple(oid)
             if key not in _WRITABLE:
                 known = key in self.controller.ntcip_values()
                 raise (error.NotWritableError if known else error.NoCreationError)(idx=index, name=oid)
-            if not isinstance(value, v2c.Integer):
+            if not isinstance(value, int):
                 raise error.WrongTypeError(idx=index, name=oid)
-            if not 0 <= int(value) <= ntcip.BYTE_MAX:
+            if not 0 <= value <= ntcip.BYTE_MAX:
                 raise error.WrongValueError(idx=index, name=oid)
-            writes.append((key[:-1], int(value)))
+            writes.append((key[:-1], value))
         for column, mask in writes:
             self.controller.write_control(column, mask)
         self.controller.commit_command()
         self.on_command(self.controller)
-        return list(var_binds)
+
+    def answer_v2c(self, datagram: bytes, community: bytes) -> bytes | None:
+        """The response to a well-formed SNMPv2c GET, or SET the controller accepts, for
+        ``community``; None for anything else (the engine then handles the datagram)."""
+        try:
+            request = snmp_ber.decode(datagram)
+        except snmp_ber.BerError:
+            return None
+        if request.version != snmp_ber.SNMP_V2C or request.community != community:
+            return None
+        if request.pdu_tag == snmp_ber.GET:
+            values = self.controller.ntcip_values()
+            answer = [(oid, _plain(values.get(oid))) for oid, _ in request.var_binds]
+        elif request.pdu_tag == snmp_ber.SET:
+            try:
+                self.command(request.var_binds)
+            except error.MibOperationError:
+                return None
+            answer = request.var_binds
+        else:
+            return None
+        try:
+            response = request._replace(pdu_tag=snmp_ber.RESPONSE, var_binds=answer)
+            return snmp_ber.encode(response, absent_tag=snmp_ber.NO_SUCH_OBJECT)
+        except snmp_ber.BerError:
+            return None
+
+
+def _plain(value: int | str | None) -> int | bytes | None:
+    return value.encode() if isinstance(value, str) else value
+
+
+class _FastV2cTransport(udp.UdpAsyncioTransport):
+    """pysnmp's UDP transport, answering what ``answer`` can at once and passing the rest on."""
+
+    def __init__(self, answer: Callable[[bytes], bytes | None]):
+        super().__init__()
+        self._answer = answer
+
+    def datagram_received(self, datagram: bytes, transportAddress: Any) -> None:
+        reply = self._answer(datagram)
+        if reply is None:
+            super().datagram_received(datagram, transportAddress)
+        elif self.transport is not None:
+            self.transport.sendto(reply, transportAddress)
 
 
 class SnmpAgent:
@@ -97,7 +153,13 @@ class SnmpAgent:
         except OSError:
             listening.close()
             raise
-        self._udp = udp.UdpTransport().open_server_mode(sock=listening)
+        instrumentation = _NtcipInstrumentation(controller, on_command)
+        if settings.version == "2c":
+            community = settings.community.encode()
+            transport = _FastV2cTransport(lambda datagram: instrumentation.answer_v2c(datagram, community))
+        else:
+            transport = udp.UdpTransport()
+        self._udp = transport.open_server_mode(sock=listening)
         config.add_transport(self.engine, udp.DOMAIN_NAME, self._udp)
         subtree = (1, 3, 6, 1, 4, 1)
         if settings.version == "2c":
@@ -115,7 +177,7 @@ class SnmpAgent:
             config.add_vacm_user(self.engine, 3, settings.user, "authPriv", subtree, subtree)
         snmp_context = context.SnmpContext(self.engine)
         snmp_context.unregister_context_name(b"")
-        snmp_context.register_context_name(b"", _NtcipInstrumentation(controller, on_command))
+        snmp_context.register_context_name(b"", instrumentation)
         for responder in (
             cmdrsp.GetCommandResponder,
             cmdrsp.NextCommandResponder,
