@@ -1,8 +1,9 @@
 """Talk NTCIP 1202 over SNMP to a signal controller (a real one, or ernie-traffic's virtual one).
 
-Needs the optional ``snmp`` extra (``pip install ./deploy[snmp]``: pysnmp, and cryptography for
-SNMPv3 privacy). SNMPv2c requests go over a plain UDP socket (fast, and a closed port is reported
-as such); SNMPv3 requests go through pysnmp's engine (user-based security: authentication + privacy).
+SNMPv2c requests go over a plain UDP socket, encoded by ``ernie_deploy.snmp_ber`` (fast, no extra
+dependency, and a closed port is reported as such). SNMPv3 requests go through pysnmp's engine
+(user-based security: authentication + privacy) and need the optional ``snmp`` extra
+(``pip install ./deploy[snmp]``: pysnmp, and cryptography for the privacy).
 
 Example::
 
