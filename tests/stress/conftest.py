@@ -27,3 +27,34 @@ def untrained_run(tmp_path_factory) -> Path:
     net = SharedAgentNet(spec, [32, 32])
     save_policy(run, policy_record("qcombo", "grid2x2", "q_values", net, [32, 32]))
     return run.path
+
+
+@pytest.fixture(scope="session")
+def qcombo_run(tmp_path_factory) -> Path:
+    """A real QCOMBO training run on grid2x2 (one 300 s episode, a few updates): run directory with
+    config, checkpoint (local and global Q) and policy, as ``ernie-traffic train`` leaves it."""
+    from ernie_traffic.algorithms.qcombo import QcomboConfig
+    from ernie_traffic.training.config import TrainConfig
+    from ernie_traffic.training.loop import train
+
+    root = tmp_path_factory.mktemp("runs")
+    config = TrainConfig(
+        env=TrafficEnvConfig(network="grid2x2", episode_seconds=300),
+        algo="qcombo",
+        reg="none",
+        episodes=1,
+        eval_episodes=0,
+        qcombo=QcomboConfig(hidden=[32, 32], learning_starts=20, batch_size=16),
+        out_dir=root,
+    )
+    return train(config, run_dir=root / "qcombo").run_dir
+
+
+@pytest.fixture(scope="session")
+def qcombo_bundle(qcombo_run, tmp_path_factory) -> Path:
+    """``qcombo_run`` exported to a controller bundle (``ernie-traffic export``)."""
+    from ernie_traffic.export.run import export_run
+
+    out = tmp_path_factory.mktemp("bundles") / "qcombo"
+    export_run(qcombo_run, out, n_random=200)
+    return out
