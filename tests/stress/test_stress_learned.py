@@ -81,14 +81,17 @@ def test_malicious_agents_minimise_the_global_q_at_the_configured_rate(qcombo_ru
     assert differs_from_local > 0
 
 
-def test_without_a_global_q_malicious_agents_take_their_lowest_local_q(untrained_run, tmp_path):
-    assert load_global_q(untrained_run) is None  # a policy.pt alone holds no global Q
-    controller, _, replaced, mask, chosen = malicious_episode(untrained_run, 300, tmp_path)
+@pytest.mark.parametrize("run", ["untrained_run", "coma_run"])
+def test_without_a_global_q_malicious_agents_take_their_lowest_score(run, request, tmp_path):
+    """A bare policy.pt (lowest local Q) and a COMA run (least likely action) hold no global Q."""
+    run_dir = request.getfixturevalue(run)
+    assert load_global_q(run_dir) is None
+    controller, _, replaced, mask, chosen = malicious_episode(run_dir, 300, tmp_path)
     assert len(chosen) == replaced > 0
     for agent, obs, _, _, action in chosen:
         valid = mask[controller.agents.index(agent)]
-        q = controller.scores(agent, obs)[: len(valid)]
-        assert valid[action] and q[action] == q[valid].min()
+        scores = controller.scores(agent, obs)[: len(valid)]
+        assert valid[action] and scores[action] == scores[valid].min()
 
 
 def test_learned_controller_sweep_reports_attack_and_lipschitz(untrained_run, tmp_path):
