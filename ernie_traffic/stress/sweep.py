@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ernie_traffic.errors import UserInputError
+from ernie_traffic.stress.adversaries import load_global_q
 from ernie_traffic.stress.bundled import is_bundle, load_bundle_controller
 from ernie_traffic.stress.cells import BASELINE, cell_key, is_classical, perturbation_fields, run_cell
 from ernie_traffic.stress.plan import (
@@ -194,6 +195,9 @@ def _controller_problems(sweep: Sweep, networks: list[str]) -> list[str]:
     from ernie_traffic.controllers.learned import load_controller
     from ernie_traffic.stress.compat import incompatibilities
 
+    global_q_adversary_needed = any(
+        f.perturbation == "malicious_agents" and f.adversary == "min_q" for f in sweep.plan.families
+    )
     problems = []
     for controller in sweep.controllers:
         if is_classical(controller):
@@ -204,7 +208,12 @@ def _controller_problems(sweep: Sweep, networks: list[str]) -> list[str]:
             problems.append(f"{controller}: not a classical controller ({known}) nor a trained run/export")
             continue
         try:
-            loaded = load_bundle_controller(path) if is_bundle(controller) else load_controller(path)
+            if is_bundle(controller):
+                loaded = load_bundle_controller(path)
+            else:
+                loaded = load_controller(path)
+                if global_q_adversary_needed:
+                    load_global_q(path)  # a malicious-agent cell must not be the first to find it unreadable
         except UserInputError as exc:
             problems.append(str(exc))
             continue

@@ -8,7 +8,8 @@ import torch
 from stress_helpers import tiny_sweep
 
 from ernie_traffic.envs.traffic import TrafficSignalEnv
-from ernie_traffic.stress import Family, StressPlan, Sweep, expand_cells, run_sweep
+from ernie_traffic.errors import UserInputError
+from ernie_traffic.stress import Family, StressPlan, Sweep, expand_cells, run_sweep, validate_sweep
 from ernie_traffic.stress.adversaries import load_global_q
 from ernie_traffic.stress.cells import (
     StressedLearnedController,
@@ -114,3 +115,21 @@ def test_learned_controller_sweep_reports_attack_and_lipschitz(untrained_run, tm
     assert "lipschitz" not in records[("fixed-time", "baseline")]["metrics"]
     html_path, _ = write_report(tmp_path)
     assert f"{lipschitz:.4f} ± 0.0000" in html_path.read_text()
+
+
+def test_unreadable_checkpoint_is_rejected_before_a_malicious_agent_sweep(qcombo_run, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "policy.pt").write_bytes((qcombo_run / "policy.pt").read_bytes())
+    checkpoint = (qcombo_run / "checkpoint.pt").read_bytes()
+    (run / "checkpoint.pt").write_bytes(checkpoint[: len(checkpoint) // 2])  # a copy cut short
+    malicious = Family(name="malicious", perturbation="malicious_agents", levels=[0.5])
+    plan = StressPlan(seeds=[0], families=[malicious])
+    with pytest.raises(UserInputError) as excinfo:
+        validate_sweep(Sweep(network="grid2x2", controllers=[str(run)], plan=plan))
+    (line,) = str(excinfo.value).splitlines()
+    assert line.startswith(f"{run / 'checkpoint.pt'}: cannot read checkpoint")
+    speed = Family(name="speed", perturbation="speed_factor", levels=[0.5])
+    validate_sweep(
+        Sweep(network="grid2x2", controllers=[str(run)], plan=plan.model_copy(update={"families": [speed]}))
+    )
