@@ -11,6 +11,7 @@ from stress_helpers import tiny_sweep
 
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.stress import Family, StressPlan, expand_cells, run_sweep, validate_sweep
+from ernie_traffic.stress.report import BUNDLE_LIPSCHITZ, write_report
 
 
 def test_bundle_and_its_run_directory_give_identical_metrics(qcombo_run, qcombo_bundle, tmp_path):
@@ -30,6 +31,8 @@ def test_bundle_and_its_run_directory_give_identical_metrics(qcombo_run, qcombo_
     # Not vacuous: the sensor noise reached both policies and changed what they did.
     assert metrics[(bundle, "noise")] != metrics[(bundle, "baseline")]
     assert "lipschitz" in metrics[(run, "baseline")]  # measured on the torch policy only
+    _, md_path = write_report(tmp_path)
+    assert f"| {bundle} | {BUNDLE_LIPSCHITZ} |" in md_path.read_text()
 
 
 def test_bundle_cell_decides_with_onnx_not_torch(qcombo_run, qcombo_bundle):
