@@ -1,1 +1,10 @@
-"""Controller runtime: observation assembly, signal timing/safety shield, ONNX inference."""
+"""Controller runtime: observation assembly, signal timing/safety shield, ONNX inference.
+
+numpy and onnxruntime only. ``load_bundle`` verifies an exported bundle; ``ControllerRuntime``
+runs it (see ``docs/deploy.md``).
+"""
+
+from ernie_deploy.bundle import Bundle, BundleError, load_bundle
+from ernie_deploy.runtime import ControllerRuntime, Decision
+
+__all__ = ["Bundle", "BundleError", "ControllerRuntime", "Decision", "load_bundle"]

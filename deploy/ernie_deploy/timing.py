@@ -20,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -42,6 +43,7 @@ class TimingConfig:
             raise ValueError(f"max_green {self.max_green} is below min_green {self.min_green}")
 
 
+@functools.cache
 def yellow_state(current: str, following: str) -> str:
     """Links green in ``current`` and not green in ``following`` turn yellow; others keep their state."""
     return "".join(
@@ -50,6 +52,7 @@ def yellow_state(current: str, following: str) -> str:
     )
 
 
+@functools.cache
 def red_clearance_state(current: str, following: str) -> str:
     """Links green in ``current`` and not green in ``following`` are red; others keep their state."""
     return "".join(

@@ -41,11 +41,14 @@ def _root(
 
 def _register_commands() -> None:
     # Imported here so that `import ernie_traffic.cli.main` stays cheap for `--help`.
-    from ernie_traffic.cli import evaluate, networks, train
+    from ernie_traffic.cli import evaluate, export, networks, stress, train
 
     app.add_typer(networks.app, name="networks")
     app.command("train")(train.train_command)
     app.command("evaluate")(evaluate.evaluate_command)
+    app.command("export")(export.export_command)
+    app.command("stress-test")(stress.stress_test)
+    app.command("report")(stress.report)
 
 
 def main() -> None:

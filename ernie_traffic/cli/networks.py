@@ -9,10 +9,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ernie_traffic.scenarios import list_scenarios, resolve_scenario
-from ernie_traffic.scenarios.checks import check_scenario
-from ernie_traffic.scenarios.grid import GridSpec, generate_grid
-from ernie_traffic.scenarios.network_info import read_network
+from ernie_traffic.scenarios import (
+    GridSpec,
+    check_scenario,
+    generate_grid,
+    list_scenarios,
+    read_network,
+    resolve_scenario,
+)
 
 app = typer.Typer(help="List, generate and check SUMO networks.", no_args_is_help=True)
 
@@ -99,7 +103,7 @@ def check_command(
     will control: their phases, green phases (the agents' actions), incoming lanes and links."""
     route_files = [Path(r) for option in routes or [] for r in option.split(",") if r]
     scenario = resolve_scenario(network, route_files or None)
-    info = check_scenario(scenario.net_file, scenario.route_files)
+    info = check_scenario(scenario.net_file, scenario.route_files)  # named networks are checked too
     table = Table("intersection", "phases", "green phases", "incoming lanes", "links")
     for signal in info.signals:
         table.add_row(
@@ -113,5 +117,6 @@ def check_command(
     console.print(table)
     console.print(
         f"{scenario.net_file}: {len(info.signals)} signalised intersections; routes checked: "
-        + (", ".join(str(r) for r in scenario.route_files) or "none")
+        + (", ".join(str(r) for r in scenario.route_files) or "none"),
+        soft_wrap=True,  # paths must stay copyable (and greppable) on narrow terminals
     )

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from ernie_traffic.core.ball import Ball
 from ernie_traffic.core.config import RegularizerConfig
 from ernie_traffic.core.divergence import get_divergence
-from ernie_traffic.core.pgd import ascend
+from ernie_traffic.core.pgd import Ascent, ascend
 from ernie_traffic.core.stackelberg import leader_follower_gradient
 from ernie_traffic.errors import UserInputError
 
@@ -52,7 +52,8 @@ def adversarial_value(
         return score(unrolled.u).mean()
     # The follower's ascent only needs ∇_u, so it runs against a detached clean output.
     ascent = ascend(score_against(clean.detach()), ball, start, cfg.steps, step_size)
-    if cfg.mode == "plain":
+    # Under no_grad (logging) only the value is wanted, and it is the same for every adversarial mode.
+    if cfg.mode == "plain" or not torch.is_grad_enabled():
         return score(ascent.u).mean()
     return _with_finite_difference_stackelberg(score, ball, ascent, resolve_params(model, params), cfg)
 
@@ -60,7 +61,7 @@ def adversarial_value(
 def _with_finite_difference_stackelberg(
     score: Callable[[Tensor], Tensor],
     ball: Ball,
-    ascent,
+    ascent: Ascent,
     params: Sequence[Tensor],
     cfg: RegularizerConfig,
 ) -> Tensor:

@@ -68,8 +68,8 @@ class RegularizerConfig(BaseModel):
     transport_penalty: float = Field(
         0.0,
         ge=0,
-        description="mean_field: Lagrange multiplier γ on the transport cost (penalty form); 0 means the "
-        "hard budget ε alone.",
+        description="mean_field: Lagrange multiplier γ on the squared transport cost (penalty form); 0 "
+        "means the hard budget ε alone.",
     )
     ground_metric: GroundMetric = Field(
         "discrete",

@@ -1,10 +1,12 @@
 """Mean-field ERNIE (section 4.4): attack a distribution-valued input d (state distribution d_s or mean
-action ā) within a Wasserstein budget: max_{W(d', d) ≤ ε} Σ_a ‖Q(s, d', a) − Q(s, d, a)‖² − γ·cost.
+action ā) within a Wasserstein budget: max_{W(d', d) ≤ ε} Σ_a ‖Q(s, d', a) − Q(s, d, a)‖² − γ·cost².
 
 The adversary moves mass with a transport plan Π = diag(d)·softmax(Z) (row i: where bin i's mass
 goes), so d' = Πᵀ1 is always a distribution and W(d', d) ≤ ⟨Π, C⟩ for the ground metric C. The plan
 logits Z are optimised by normalised gradient ascent on the penalised objective (Lagrangian form,
-γ = ``transport_penalty``); after every step the move is shortened along the segment towards d so
+γ = ``transport_penalty``; the penalty is on the squared cost because the damage is quadratic in the
+moved mass near d, so a linear penalty would always win there and the ascent would never leave d);
+after every step the move is shortened along the segment towards d so
 that ⟨Π, C⟩ ≤ ε (C has a zero diagonal, so the cost is linear along it). With the ``discrete`` metric
 (C = 1 − I) the budget is the probability mass moved between bins.
 """
@@ -70,13 +72,14 @@ def wasserstein_attack(
     def objective(logits: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         moved, spent = transport(distribution, logits, cost, cfg.epsilon)
         score = divergence(q_fn(state, moved), clean, 1)
-        return score - cfg.transport_penalty * spent, moved, spent
+        return score - cfg.transport_penalty * spent.square(), moved, spent
 
     batch = distribution.shape[0]
+    noise = torch.randn(batch, bins, bins, dtype=distribution.dtype, device=distribution.device)
     if cfg.mode == "gaussian":
-        logits = torch.randn(batch, bins, bins, dtype=distribution.dtype, device=distribution.device)
+        logits = noise
     else:
-        logits = 0.01 * torch.randn(batch, bins, bins, dtype=distribution.dtype, device=distribution.device)
+        logits = _staying_logits(bins, cfg.init_scale * cfg.epsilon, like=distribution) + 0.01 * noise
         step_size = cfg.resolved_step_size()
         with torch.enable_grad():
             for _ in range(cfg.steps):
@@ -113,6 +116,13 @@ class MeanFieldRegularizer:
         value = divergence(q_fn(state, self.last_attack.distribution), q_fn(state, distribution), 1).mean()
         self.last_value = float(value.detach())
         return self.cfg.weight * value
+
+
+def _staying_logits(bins: int, moved_fraction: float, like: Tensor) -> Tensor:
+    """Plan logits that keep 1 − ``moved_fraction`` of every bin in place (the small start of the ascent):
+    starting from a plan that already spends the budget would leave the penalty no gradient."""
+    stay = torch.log(torch.tensor((bins - 1) * (1 - moved_fraction) / moved_fraction, dtype=like.dtype))
+    return (stay * torch.eye(bins, dtype=like.dtype, device=like.device)).expand(like.shape[0], bins, bins)
 
 
 def _check_distribution(distribution: Tensor) -> int:

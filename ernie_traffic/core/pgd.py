@@ -39,11 +39,13 @@ def ascend(
     step_size: float,
     create_graph: bool = False,
     keep_best: bool = False,
+    tracked: Score | None = None,
 ) -> Ascent:
     """K steps of u ← Proj(u + α·dir(∇_u Σ score(u))) from ``start``.
 
     dir is the normalised gradient for ℓ2 and its sign for ℓ∞. With ``create_graph`` the steps stay in
-    the autograd graph (exact Stackelberg); otherwise each step is detached.
+    the autograd graph (exact Stackelberg); otherwise each step is detached. ``keep_best`` records the
+    iterate with the highest ``tracked`` value per ball (default: the score itself).
     """
     u = ball.project(start)
     result = Ascent(u=u)
@@ -56,7 +58,9 @@ def ascend(
             values = score(u)
             (grad,) = torch.autograd.grad(values.sum(), u, create_graph=create_graph)
             if keep_best:
-                _keep_best(result, u.detach(), values.detach(), ball)
+                _keep_best(
+                    result, u.detach(), values.detach() if tracked is None else tracked(u.detach()), ball
+                )
             moved = u + step_size * ball.ascent_direction(grad)
             result.points.append(u.detach())
             result.gradients.append(grad.detach())
@@ -64,7 +68,7 @@ def ascend(
             u = ball.project(moved)
         if keep_best:
             with torch.no_grad():
-                _keep_best(result, u.detach(), score(u.detach()), ball)
+                _keep_best(result, u.detach(), (tracked or score)(u.detach()), ball)
     result.u = u if create_graph else u.detach()
     return result
 

@@ -7,22 +7,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ernie_traffic.errors import UserInputError
-from ernie_traffic.scenarios.network_info import NetworkInfo, malformed_xml, read_network, root_tag
+from ernie_traffic.scenarios.network_info import NetworkInfo, malformed_xml, read_network, scan_xml
 
 # Attributes of route-file elements that name edges, with whether they hold a space-separated list.
 _EDGE_ATTRIBUTES = {"edges": True, "from": False, "to": False, "via": True}
 _ROUTE_ROOTS = ("routes", "additional")
 _USERS = ("vehicle", "trip", "flow", "person")
-
-
-def check_network(net_file: str | Path) -> NetworkInfo:
-    """The network's signalised intersections; an error when there are none to control."""
-    info = read_network(net_file)
-    if not info.signals:
-        raise UserInputError(
-            f"{net_file}: the network has no traffic lights; the toolkit controls signalised intersections"
-        )
-    return info
 
 
 def check_routes(route_files: Sequence[str | Path], info: NetworkInfo) -> None:
@@ -39,15 +29,17 @@ def check_routes(route_files: Sequence[str | Path], info: NetworkInfo) -> None:
 
 def check_scenario(net_file: str | Path, route_files: Sequence[str | Path]) -> NetworkInfo:
     """Validate a network and the routes that drive it; returns the network's intersections."""
-    info = check_network(net_file)
+    info = read_network(net_file)
     check_routes(route_files, info)
     return info
 
 
 def _check_route_file(route_file: Path, info: NetworkInfo) -> None:
-    tag = root_tag(route_file, "route file")
-    if tag not in _ROUTE_ROOTS:
-        raise UserInputError(f"{route_file}: not a SUMO route file (root element <{tag}>, expected <routes>)")
+    root, _tags = scan_xml(route_file, "route file")
+    if root not in _ROUTE_ROOTS:
+        raise UserInputError(
+            f"{route_file}: not a SUMO route file (root element <{root}>, expected <routes>)"
+        )
     unknown: dict[str, str] = {}  # unknown edge -> the first vehicle, trip, flow or route using it
     owner = ""
     try:

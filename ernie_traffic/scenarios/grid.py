@@ -65,24 +65,17 @@ def generate_grid(
     vehicles_per_hour_per_entry: float = 300.0,
     duration: float = 3600.0,
     seed: int = 0,
-    out_dir: str | Path = "grid",
+    *,
+    out_dir: str | Path,
     left_turn_lanes: int = 0,
     name: str | None = None,
 ) -> Scenario:
     """Write ``<name>.net.xml``, ``<name>.rou.xml``, ``<name>.sumocfg`` and ``README.md`` into
     ``out_dir`` (``name`` defaults to the folder's name) and return the scenario."""
+    # The parameters named like GridSpec's fields are the specification.
+    values = {field: value for field, value in locals().items() if field in GridSpec.model_fields}
     try:
-        spec = GridSpec(
-            rows=rows,
-            cols=cols,
-            lanes=lanes,
-            edge_length=edge_length,
-            speed_limit=speed_limit,
-            vehicles_per_hour_per_entry=vehicles_per_hour_per_entry,
-            duration=duration,
-            seed=seed,
-            left_turn_lanes=left_turn_lanes,
-        )
+        spec = GridSpec(**values)
     except ValidationError as exc:
         raise UserInputError(
             "\n".join(f"grid {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())

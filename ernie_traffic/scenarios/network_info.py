@@ -56,22 +56,22 @@ class NetworkInfo:
         return sum(len(s.incoming_lanes) for s in self.signals)
 
 
-def root_tag(path: Path, what: str) -> str:
-    """The root element's tag, after checking that the whole file is well-formed XML; raises one
-    line for a missing or malformed file."""
+def scan_xml(path: Path, what: str) -> tuple[str, frozenset[str]]:
+    """The root element's tag and the set of all tags, after checking that the whole file is
+    well-formed XML; raises one line for a missing or malformed file."""
     if not path.is_file():
         raise UserInputError(f"{path}: {what} not found")
-    root = None
+    root, tags = "", set()
     try:
         for event, element in ET.iterparse(path, events=("start", "end")):
-            if root is None:
-                root = element
-            elif event == "end":
+            if event == "start":
+                root = root or element.tag
+                tags.add(element.tag)
+            else:
                 element.clear()  # keeps memory flat on large files
     except ET.ParseError as exc:
         raise malformed_xml(path, exc) from exc
-    assert root is not None  # iterparse raises on a document without elements
-    return root.tag
+    return root, frozenset(tags)  # iterparse raises on a document without elements
 
 
 def malformed_xml(path: Path, exc: ET.ParseError) -> UserInputError:
@@ -82,11 +82,16 @@ def malformed_xml(path: Path, exc: ET.ParseError) -> UserInputError:
 
 
 def read_network(net_file: str | Path) -> NetworkInfo:
-    """Signalised intersections of ``net_file``; cached while the file is unchanged."""
+    """Signalised intersections of ``net_file``; cached while the file is unchanged. A file that
+    is not a SUMO network, or a network without traffic lights, is refused with one line."""
     path = Path(net_file)
-    tag = root_tag(path, "network file")
-    if tag != "net":
-        raise UserInputError(f"{path}: not a SUMO network (root element <{tag}>, expected <net>)")
+    root, tags = scan_xml(path, "network file")
+    if root != "net":
+        raise UserInputError(f"{path}: not a SUMO network (root element <{root}>, expected <net>)")
+    if "tlLogic" not in tags:
+        raise UserInputError(
+            f"{path}: the network has no traffic lights; the toolkit controls signalised intersections"
+        )
     stat = path.stat()
     return _read_network(path.resolve(), stat.st_mtime_ns, stat.st_size)
 

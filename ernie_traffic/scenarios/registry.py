@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ernie_traffic.errors import UserInputError
+from ernie_traffic.scenarios.checks import check_scenario
+from ernie_traffic.scenarios.network_info import malformed_xml
 
 BUNDLED_DIR = Path(__file__).resolve().parents[2] / "networks"
 RESCO_NAMES = (
@@ -43,7 +45,10 @@ def _time_window(net_file: Path) -> tuple[float, float]:
     window = {"begin": 0.0, "end": 3600.0}
     cfg = net_file.with_name(net_file.name.removesuffix(".net.xml") + ".sumocfg")
     if cfg.is_file():
-        root = ET.parse(cfg).getroot()
+        try:
+            root = ET.parse(cfg).getroot()
+        except ET.ParseError as exc:
+            raise malformed_xml(cfg, exc) from exc
         for tag in window:
             node = root.find(f"time/{tag}")
             if node is not None:
@@ -88,9 +93,12 @@ def resolve_scenario(
     name_or_path: str | Path = DEFAULT_SCENARIO, route_files: list[str | Path] | None = None
 ) -> Scenario:
     """A bundled or RESCO network by name, or a user's ``.net.xml`` path (routes then required
-    through ``route_files`` unless ``<name>.rou.xml`` sits beside it)."""
+    through ``route_files`` unless ``<name>.rou.xml`` sits beside it). A user's network and routes
+    are checked (:func:`~ernie_traffic.scenarios.checks.check_scenario`): well-formed, a SUMO
+    network with traffic lights, routes on its edges. Route files given for a named network are
+    only checked to exist."""
     text = str(name_or_path)
-    if text.endswith(".net.xml") or Path(text).suffix == ".xml" or "/" in text:
+    if Path(text).suffix == ".xml" or "/" in text:
         net = Path(text)
         if not net.is_file():
             raise UserInputError(f"{net}: network file not found")
@@ -98,14 +106,12 @@ def resolve_scenario(
             sibling = net.with_name(net.name.removesuffix(".net.xml") + ".rou.xml")
             routes: tuple[Path, ...] = (sibling,) if sibling.is_file() else ()
         else:
-            routes = tuple(Path(r) for r in route_files)
-        for route in routes:
-            if not route.is_file():
-                raise UserInputError(f"{route}: route file not found")
+            routes = _existing_route_files(route_files)
         if not routes:
             raise UserInputError(
                 f"{net}: no route file given and no {net.stem.removesuffix('.net')}.rou.xml beside it"
             )
+        check_scenario(net, routes)  # a user's files fail here with one line, not inside SUMO
         begin, end = _time_window(net)
         return Scenario(net.name.removesuffix(".net.xml"), net, routes, "user", begin=begin, end=end)
     by_name = {s.name: s for s in list_scenarios()}
@@ -115,5 +121,12 @@ def resolve_scenario(
         )
     scenario = by_name[text]
     if route_files is not None:
-        scenario = replace(scenario, route_files=tuple(Path(r) for r in route_files))
+        scenario = replace(scenario, route_files=_existing_route_files(route_files))
     return scenario
+
+
+def _existing_route_files(route_files: list[str | Path]) -> tuple[Path, ...]:
+    for route in map(Path, route_files):
+        if not route.is_file():
+            raise UserInputError(f"{route}: route file not found")
+    return tuple(map(Path, route_files))

@@ -87,7 +87,7 @@ def signal_turns(net: sumolib.net.Net, edges: Sequence[str]) -> Counter[str]:
     turns: Counter[str] = Counter()
     for from_id, to_id in itertools.pairwise(edges):
         from_edge = net.getEdge(from_id)
-        if from_edge.getToNode().getType() != "traffic_light":
+        if not _signalised(from_edge.getToNode()):
             continue
         connections = from_edge.getConnections(net.getEdge(to_id))
         if connections:
@@ -148,7 +148,7 @@ def demand_rate_variant(
     demand = read_demand(scenario)
     rng = np.random.default_rng(seed)
     count = max(1, round(factor * len(demand.vehicles)))
-    drawn = np.sort(rng.choice(len(demand.vehicles), size=count))
+    drawn = rng.choice(len(demand.vehicles), size=count)
     headway = (scenario.end - scenario.begin) / len(demand.vehicles)
     jitter = rng.uniform(-headway / 2, headway / 2, size=count)
     vehicles = sorted(
@@ -182,7 +182,7 @@ def lane_closure_variant(
         {
             edge.getID()
             for edge in net.getEdges(withInternal=False)
-            if edge.getLaneNumber() >= 2 and edge.getToNode().getType() == "traffic_light"
+            if edge.getLaneNumber() >= 2 and _signalised(edge.getToNode())
         }
     )
     if edges is None:
@@ -220,6 +220,11 @@ def lane_closure_variant(
         shutil.copyfile(route_file, target)
         route_files.append(target)
     return _finish(out, name, route_files, scenario)
+
+
+def _signalised(node: sumolib.net.node.Node) -> bool:
+    # also "traffic_light_right_on_red" and "traffic_light_unregulated"
+    return node.getType().startswith("traffic_light")
 
 
 def _kept_movements(closed: Sequence[sumolib.net.edge.Edge]) -> str:

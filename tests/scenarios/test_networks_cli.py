@@ -50,13 +50,17 @@ def test_check_prints_the_intersections_to_control(cli):
     assert "360082" in result.stdout
 
 
-def test_check_accepts_a_user_network_with_routes(cli, tmp_path):
+def test_check_accepts_a_user_network_with_routes_repeated_or_comma_separated(cli, tmp_path):
     scenario = generate_grid(rows=1, cols=2, duration=120, out_dir=tmp_path / "mine")
-    routes = tmp_path / "elsewhere.rou.xml"
-    shutil.copy(scenario.route_files[0], routes)
-    result = cli("networks", "check", scenario.net_file, "--routes", routes)
-    assert result.returncode == 0, result.stderr
-    assert "2 signalised intersections" in result.stdout
+    morning, evening = tmp_path / "morning.rou.xml", tmp_path / "evening.rou.xml"
+    shutil.copy(scenario.route_files[0], morning)
+    shutil.copy(scenario.route_files[0], evening)
+    repeated = cli("networks", "check", scenario.net_file, "--routes", morning, "--routes", evening)
+    commas = cli("networks", "check", scenario.net_file, "--routes", f"{morning},{evening}")
+    for result in (repeated, commas):
+        assert result.returncode == 0, result.stderr
+        assert "2 signalised intersections" in result.stdout
+        assert "morning.rou.xml" in result.stdout and "evening.rou.xml" in result.stdout
 
 
 @pytest.fixture

@@ -55,6 +55,10 @@ class TrafficEnvConfig(BaseModel):
     def _check(self) -> TrafficEnvConfig:
         if self.max_green < self.min_green:
             raise ValueError(f"max_green ({self.max_green}) must not be below min_green ({self.min_green})")
+        if self.decision_interval != int(self.decision_interval):
+            raise ValueError(
+                f"decision_interval ({self.decision_interval}) must be whole seconds (SUMO steps 1 s)"
+            )
         if self.gui and self.backend != "traci":
             raise ValueError("gui=True needs backend='traci' (libsumo cannot drive sumo-gui)")
         return self

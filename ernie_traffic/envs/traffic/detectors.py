@@ -1,6 +1,12 @@
-"""Lane-area (E2) detectors generated into an additional file: one per incoming lane ending at the
-stop line (``in:<lane>``) and one per outgoing lane starting at the lane's beginning
-(``out:<lane>``). Their ids are what a deployment manifest lists, one to one."""
+"""Lane-area detectors: one per incoming lane ending at the stop line (``in:<lane>``) and one per
+outgoing lane starting at the lane's beginning (``out:<lane>``). Their ids are what a deployment
+manifest lists, one to one.
+
+With ``detector_length=None`` (default) a detector covers its whole lane and is read from SUMO's lane
+(count: vehicles on the lane; queue: SUMO's halting vehicles, slower than 0.1 m/s). With a length,
+real SUMO E2 detectors of that length are generated into an additional file (count: vehicles on the
+detector; queue: E2 halting vehicles, slower than 1.39 m/s for 1 s); they cost SUMO time every step.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,6 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
-import traci.constants as tc
 from ernie_deploy.features import detector_capacity
 
 from ernie_traffic.envs.traffic.intersections import Intersection
@@ -42,11 +47,13 @@ class DetectorBank:
 
     def __post_init__(self) -> None:
         self.incoming_ids, self.incoming, self.capacity = [], {}, {}
+        in_lanes: list[str] = []
         out_lanes: dict[str, int] = {}
         self.outgoing = {}
         for agent, tls in self.intersections.items():
             start = len(self.incoming_ids)
             self.incoming_ids += [incoming_detector_id(lane) for lane in tls.incoming_lanes]
+            in_lanes += tls.incoming_lanes
             self.incoming[agent] = slice(start, len(self.incoming_ids))
             self.capacity[agent] = tuple(
                 detector_capacity(self._length(lane, length))
@@ -57,15 +64,41 @@ class DetectorBank:
             )
         self.outgoing_ids = [outgoing_detector_id(lane) for lane in out_lanes]
         self._out_lanes = list(out_lanes)
+        # Whole-lane detectors read the lanes themselves (no E2 objects slowing every SUMO step).
+        self._in_sources = self.incoming_ids if self.detector_length else in_lanes
+        out_sources = self.outgoing_ids if self.detector_length else self._out_lanes
+        # An outgoing lane read as a whole is also some intersection's incoming lane: read it once.
+        shared = {} if self.detector_length else {s: i for i, s in enumerate(self._in_sources)}
+        self._out_only_sources = [s for s in out_sources if s not in shared]
+        position = {s: len(self._in_sources) + i for i, s in enumerate(self._out_only_sources)}
+        self._out_index = np.array([shared.get(s, position.get(s, 0)) for s in out_sources], dtype=np.int64)
+        self._out_only = np.zeros(len(self._out_only_sources), dtype=np.float32)
         self.counts_in = np.zeros(len(self.incoming_ids), dtype=np.float32)
         self.queues_in = np.zeros(len(self.incoming_ids), dtype=np.float32)
-        self.counts_out = np.zeros(len(self.outgoing_ids), dtype=np.float32)
+        self._counts_out = np.zeros(len(self.outgoing_ids), dtype=np.float32)
+        self._counts_out_from: Any = None  # the SUMO domain to read outgoing counts from, when stale
+        # For per-agent sums in one numpy call each (rewards).
+        self.incoming_starts = np.array([self.incoming[a].start for a in self.intersections], dtype=np.int64)
+        self.outgoing_flat = np.concatenate(list(self.outgoing.values()))
+        self.outgoing_owner = np.repeat(
+            np.arange(len(self.outgoing)), [len(v) for v in self.outgoing.values()]
+        )
+
+    def per_agent_incoming_sum(self, values: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(values, self.incoming_starts)
+
+    def per_agent_outgoing_sum(self, values: np.ndarray) -> np.ndarray:
+        return np.bincount(
+            self.outgoing_owner, weights=values[self.outgoing_flat], minlength=len(self.outgoing)
+        )
 
     def _length(self, lane: str, lane_length: float) -> float:
         return min(lane_length, self.detector_length) if self.detector_length else lane_length
 
-    def write_additional(self, path: Path) -> Path:
-        """The ``<additional>`` file declaring every detector (period 1e9 s: no file output)."""
+    def write_additional(self, path: Path) -> Path | None:
+        """The ``<additional>`` file declaring every E2 detector (None for whole-lane detectors)."""
+        if not self.detector_length:
+            return None
         lines = ["<additional>"]
         out_lengths: dict[str, float] = {}
         for tls in self.intersections.values():
@@ -87,20 +120,27 @@ class DetectorBank:
             f'endPos="{end:.2f}" period="1000000000" file="NUL"/>'
         )
 
-    def subscribe(self, api: Any) -> None:
-        for detector in self.incoming_ids:
-            api.lanearea.subscribe(
-                detector, (tc.LAST_STEP_VEHICLE_NUMBER, tc.LAST_STEP_VEHICLE_HALTING_NUMBER)
-            )
-        for detector in self.outgoing_ids:
-            api.lanearea.subscribe(detector, (tc.LAST_STEP_VEHICLE_NUMBER,))
-
     def read(self, api: Any) -> None:
-        """Refresh the reading arrays from the subscriptions of the last simulation step."""
-        results = api.lanearea.getAllSubscriptionResults()
-        for i, detector in enumerate(self.incoming_ids):
-            values = results[detector]
-            self.counts_in[i] = values[tc.LAST_STEP_VEHICLE_NUMBER]
-            self.queues_in[i] = values[tc.LAST_STEP_VEHICLE_HALTING_NUMBER]
-        for i, detector in enumerate(self.outgoing_ids):
-            self.counts_out[i] = results[detector][tc.LAST_STEP_VEHICLE_NUMBER]
+        """Refresh the incoming readings (direct getter calls: no per-SUMO-step subscription cost).
+        Outgoing readings are taken on first use of :attr:`counts_out` (most rewards never need them)."""
+        domain = api.lanearea if self.detector_length else api.lane
+        count, halting = domain.getLastStepVehicleNumber, domain.getLastStepHaltingNumber
+        counts = [count(source) for source in self._in_sources]
+        self.counts_in[:] = counts
+        self.queues_in[:] = [halting(s) if n else 0 for s, n in zip(self._in_sources, counts, strict=True)]
+        self._counts_out_from = domain
+
+    @property
+    def counts_out(self) -> np.ndarray:
+        """Vehicles on each outgoing detector, as of the last :meth:`read`."""
+        self.read_outgoing()
+        return self._counts_out
+
+    def read_outgoing(self) -> None:
+        """Take the outgoing readings of the last :meth:`read` now, if not taken yet."""
+        if self._counts_out_from is None:
+            return
+        count = self._counts_out_from.getLastStepVehicleNumber
+        self._out_only[:] = [count(source) for source in self._out_only_sources]
+        np.take(np.concatenate((self.counts_in, self._out_only)), self._out_index, out=self._counts_out)
+        self._counts_out_from = None

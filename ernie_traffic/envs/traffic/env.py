@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
-from ernie_deploy.features import ObservationLayout, build_observation
+from ernie_deploy.features import ObservationAssembler, ObservationLayout
 from ernie_deploy.timing import SignalTimer, TimingConfig
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
@@ -109,7 +109,14 @@ class TrafficSignalEnv(ParallelEnv):
         self._workdir: Path | None = None
         self._next_seed = config.seed
         self._metrics: dict[str, float] | None = None
-        self._state = np.zeros((len(self.possible_agents), self.max_observation_size), dtype=np.float32)
+        self._state = np.zeros(self.state_space.shape, dtype=np.float32)
+        self._assembler = ObservationAssembler([self.layouts[a] for a in self.possible_agents])
+        self._state_at = np.concatenate(
+            [
+                row * self.max_observation_size + np.arange(self.layouts[a].size)
+                for row, a in enumerate(self.possible_agents)
+            ]
+        )
         self._green_of_state = {
             a: {state: g for g, state in enumerate(tls.green_states)} for a, tls in self.intersections.items()
         }
@@ -129,14 +136,12 @@ class TrafficSignalEnv(ParallelEnv):
         self._close_simulation()
         episode_seed = self._next_seed if seed is None else seed
         self._next_seed = episode_seed + 1
-        self.seed_used = episode_seed
         for position, perturbation in enumerate(self.perturbations):
             perturbation.seed(episode_seed, position)
         self.simulation = Simulation(
             self, self.config.backend, self.config.gui, self._sumo_args(episode_seed), self._inputs()
         )
         api = self.simulation.api
-        self.detectors.subscribe(api)
         self._time = self.begin
         self._metrics = None
         self._queue_sum = 0.0
@@ -167,8 +172,6 @@ class TrafficSignalEnv(ParallelEnv):
         requested = {a: actions.get(a, self.timers[a].target) for a in self.agents}
         for perturbation in self.perturbations:
             perturbation.actions(self, requested, infos)
-        for perturbation in self.perturbations:
-            perturbation.before_interval(self)
         if self.config.control == "agents":
             for agent, action in requested.items():
                 self.timers[agent].request(action)
@@ -192,7 +195,7 @@ class TrafficSignalEnv(ParallelEnv):
     def state(self) -> np.ndarray:
         """Global state: every agent's last observation, zero-padded to the longest one, concatenated
         in ``possible_agents`` order (shape ``[n_agents * max_observation_size]``)."""
-        return self._state.reshape(-1).copy()
+        return self._state.copy()
 
     def render(self) -> None:
         """The GUI (``gui=True``, TraCI backend) renders itself while the simulation runs."""
@@ -238,42 +241,50 @@ class TrafficSignalEnv(ParallelEnv):
                 self._shown[agent] = timer.state
 
     def _simulate_with_timers(self, seconds: float) -> None:
-        """Simulate ``seconds``, stopping exactly where a timer changes its state to show it."""
+        """Simulate ``seconds``, stopping exactly where some timer changes its state to show it.
+        Only the timers that change are touched on the way; all catch up at the end."""
         api = self.simulation.api  # type: ignore[union-attr]
-        timers = self.timers.values()
-        remaining = seconds
-        while remaining > 1e-9:
-            dt = min(remaining, min(t.seconds_to_change() for t in timers))
-            dt = max(1.0, math.ceil(dt - 1e-9))  # SUMO steps are whole seconds
-            self._time += dt
-            api.simulationStep(self._time)
-            for timer in timers:
-                timer.advance(dt)
-            self._show_timer_states()
-            remaining -= dt
+        set_state = api.trafficlight.setRedYellowGreenState
+        start, end = self._time, self._time + seconds
+        timers = self.timers
+        updated = dict.fromkeys(timers, start)  # sim time each timer has been advanced to
+        due = {a: start + t.seconds_to_change() for a, t in timers.items()}
+        while True:
+            # SUMO steps are whole seconds: a change due mid-second is shown at the next step.
+            next_due = min(due.values())
+            now = end if next_due >= end else max(self._time + 1.0, math.ceil(next_due - 1e-9))
+            api.simulationStep(now)
+            self._time = now
+            if now >= end - 1e-9:
+                break
+            for agent in [a for a, t in due.items() if t <= now + 1e-9]:
+                timer = timers[agent]
+                timer.advance(now - updated[agent])
+                updated[agent] = now
+                due[agent] = now + timer.seconds_to_change()
+                if self._shown[agent] != timer.state:
+                    set_state(agent, timer.state)
+                    self._shown[agent] = timer.state
+        for agent, timer in timers.items():
+            timer.advance(end - updated[agent])
+        self._show_timer_states()
 
     def _observe(self) -> dict[str, np.ndarray]:
         bank = self.detectors
         bank.read(self.simulation.api)  # type: ignore[union-attr]
         self._queue_sum += float(bank.queues_in.mean()) if len(bank.queues_in) else 0.0
+        # Sensor perturbations act on copies: rewards and metrics keep the true readings.
+        counts, queues = bank.counts_in.copy(), bank.queues_in.copy()
         for perturbation in self.perturbations:
-            perturbation.readings(self)
-        observations = {}
-        for agent in self.possible_agents:
-            green, in_transition, time_in_stage = self._signal_status(agent)
-            lanes = bank.incoming[agent]
-            observations[agent] = build_observation(
-                self.layouts[agent],
-                bank.counts_in[lanes],
-                bank.queues_in[lanes],
-                green,
-                in_transition,
-                time_in_stage,
-            )
+            perturbation.readings(self, counts, queues)
+        status = [self._signal_status(agent) for agent in self.possible_agents]
+        greens, in_transition, time_in_stage = (np.array(column) for column in zip(*status, strict=True))
+        flat = self._assembler.assemble(counts, queues, greens, in_transition, time_in_stage)
+        observations = dict(zip(self.possible_agents, self._assembler.split(flat), strict=True))
         for perturbation in self.perturbations:
-            perturbation.observations(self, observations)
-        for row, agent in enumerate(self.possible_agents):
-            self._state[row, : len(observations[agent])] = observations[agent]
+            perturbation.observations(self, observations)  # in place, so ``flat`` sees it too
+        self._state = np.zeros(self.state_space.shape, dtype=np.float32)
+        self._state[self._state_at] = flat
         self.last_observations = observations
         return observations
 
@@ -291,6 +302,7 @@ class TrafficSignalEnv(ParallelEnv):
     def _finish_episode(self) -> None:
         decisions = max(1, self.decision_count + 1)  # the reset observation counts too
         mean_queue = self._queue_sum / decisions
+        self.detectors.read_outgoing()  # still readable after the simulation closes
         self._close_simulation()
         self._metrics = tripinfo_metrics(self._file("tripinfo.xml")) | {"mean_queue": mean_queue}
 
@@ -308,17 +320,16 @@ class TrafficSignalEnv(ParallelEnv):
         return [self.scenario.net_file, *self.scenario.route_files]
 
     def _sumo_args(self, seed: int) -> list[str]:
-        additional = [
-            *self.scenario.additional_files,
-            self.detectors.write_additional(self._file("detectors.add.xml")),
-        ]
+        additional = list(self.scenario.additional_files)
+        detector_file = self.detectors.write_additional(self._file("detectors.add.xml"))
+        if detector_file is not None:
+            additional.append(detector_file)
         if self.config.control == "actuated":
             additional.append(self._write_actuated_programs(self._file("actuated.add.xml")))
         additional += [Path(p) for p in self.config.additional_files]
         args = [
             "-n", str(self.scenario.net_file),
             "-r", ",".join(str(r) for r in self.scenario.route_files),
-            "-a", ",".join(str(a) for a in additional),
             "--begin", f"{self.begin}",
             "--step-length", "1",
             "--seed", str(seed),
@@ -328,6 +339,8 @@ class TrafficSignalEnv(ParallelEnv):
             "--tripinfo-output.write-undeparted",
             "--no-step-log", "--no-warnings",
         ]  # fmt: skip
+        if additional:
+            args += ["-a", ",".join(str(a) for a in additional)]
         if self.config.gui:
             args += ["--start", "--quit-on-end"]
         for perturbation in self.perturbations:

@@ -13,6 +13,7 @@ from pathlib import Path
 from ernie_deploy.timing import GREEN_LINKS
 
 from ernie_traffic.errors import UserInputError
+from ernie_traffic.scenarios.network_info import is_green_phase
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,8 @@ class Intersection:
     ``phases`` is the network's own program (SUMO state strings, one character per controlled
     link); ``green_phases`` indexes the phases that show some green and no yellow, in program order
     (an action ``a`` requests ``phases[green_phases[a]]``). ``movements[a]`` lists the
-    (incoming lane, outgoing lane) pairs that green phase ``a`` lets through.
+    (incoming lane, outgoing lane) pairs that green phase ``a`` lets through. Green phases are
+    those of :func:`ernie_traffic.scenarios.network_info.is_green_phase`, as ``networks list`` counts them.
     """
 
     id: str
@@ -46,11 +48,6 @@ class Intersection:
         return len(self.green_phases)
 
 
-def is_green_phase(state: str) -> bool:
-    """A phase a controller may request: some link green, none yellow (yellows are built by the timer)."""
-    return "y" not in state and "Y" not in state and any(c in GREEN_LINKS for c in state)
-
-
 def read_intersections(net_file: Path) -> dict[str, Intersection]:
     """All signalised intersections of ``net_file`` that have at least one green phase, by TLS id."""
     try:
@@ -72,7 +69,7 @@ def read_intersections(net_file: Path) -> dict[str, Intersection]:
             continue
         phases = tuple(p.get("state", "") for p in logic.iter("phase"))
         durations = tuple(float(p.get("duration", "0")) for p in logic.iter("phase"))
-        greens = _unique_greens(phases)
+        greens = tuple(i for i, state in enumerate(phases) if is_green_phase(state))
         links_by_index = lane_of_link.get(tls, {})
         if not greens or not links_by_index:
             continue
@@ -101,12 +98,3 @@ def read_intersections(net_file: Path) -> dict[str, Intersection]:
     if not intersections:
         raise UserInputError(f"{net_file}: the network has no traffic lights with a green phase to control")
     return intersections
-
-
-def _unique_greens(phases: tuple[str, ...]) -> tuple[int, ...]:
-    """Indices of green phases; a state repeated later in the program is the same action."""
-    seen: dict[str, int] = {}
-    for i, state in enumerate(phases):
-        if is_green_phase(state) and state not in seen:
-            seen[state] = i
-    return tuple(seen.values())

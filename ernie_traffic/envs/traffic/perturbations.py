@@ -7,8 +7,8 @@ its randomness from its own generator seeded by (episode seed, position in the l
 seed gives the same perturbed episode and adding one perturbation does not change another's draws.
 
 Hooks (all optional) are called by the environment at fixed points of an episode:
-``sumo_args`` (command line), ``on_reset`` (simulation started), ``before_interval`` (before each
-decision interval is simulated), ``readings`` (detector readings), ``observations`` and ``actions``.
+``sumo_args`` (command line), ``on_reset`` (simulation started), ``readings`` (detector readings),
+``observations`` and ``actions``.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class Perturbation:
 
     name: ClassVar[str]
     parameter: ClassVar[str]  # the parameter that ``level`` scales
+    scale: ClassVar[str]  # how, for reports: e.g. "factor = 1 - 0.5 * level"
     allowed_params: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: PerturbationConfig):
@@ -52,11 +53,8 @@ class Perturbation:
     def on_reset(self, env: TrafficSignalEnv) -> None:
         pass
 
-    def before_interval(self, env: TrafficSignalEnv) -> None:
-        pass
-
-    def readings(self, env: TrafficSignalEnv) -> None:
-        pass
+    def readings(self, env: TrafficSignalEnv, counts: np.ndarray, queues: np.ndarray) -> None:
+        """Change the incoming detector readings the observations are built from (in place)."""
 
     def observations(self, env: TrafficSignalEnv, obs: dict[str, np.ndarray]) -> None:
         pass
@@ -68,29 +66,27 @@ class Perturbation:
 
 
 class SpeedFactor(Perturbation):
-    """Every vehicle's speed factor (its share of the speed limit, drawn from its type's speed
-    distribution) and every vehicle type's max speed are multiplied by ``factor``."""
+    """Every vehicle type's speed distribution (mean and deviation of the speed factor, a vehicle's
+    share of the speed limit) and max speed are multiplied by ``factor`` when the simulation starts;
+    the few vehicles SUMO built before that get their drawn speed factor multiplied instead."""
 
     name = "speed_factor"
     parameter = "factor"
+    scale = "factor = 1 - 0.5 * level"
 
     @staticmethod
     def at_level(level: float) -> float:
         return 1.0 - 0.5 * level
 
     def on_reset(self, env: TrafficSignalEnv) -> None:
-        vtype = env.simulation.api.vehicletype
+        api = env.simulation.api
+        vtype, vehicle = api.vehicletype, api.vehicle
         for type_id in vtype.getIDList():
+            vtype.setSpeedFactor(type_id, vtype.getSpeedFactor(type_id) * self.value)
+            vtype.setSpeedDeviation(type_id, vtype.getSpeedDeviation(type_id) * self.value)
             vtype.setMaxSpeed(type_id, vtype.getMaxSpeed(type_id) * self.value)
-        self._scaled: set[str] = set()
-
-    def before_interval(self, env: TrafficSignalEnv) -> None:
-        # Vehicles sample their own speed factor when loaded; scale each once, when first seen.
-        vehicle = env.simulation.api.vehicle
-        for veh in vehicle.getIDList():
-            if veh not in self._scaled:
-                self._scaled.add(veh)
-                vehicle.setSpeedFactor(veh, vehicle.getSpeedFactor(veh) * self.value)
+        for vehicle_id in api.simulation.getLoadedIDList():  # built during start, from the old types
+            vehicle.setSpeedFactor(vehicle_id, vehicle.getSpeedFactor(vehicle_id) * self.value)
 
 
 class DemandScale(Perturbation):
@@ -98,6 +94,7 @@ class DemandScale(Perturbation):
 
     name = "demand_scale"
     parameter = "scale"
+    scale = "scale = 1 + level"
 
     @staticmethod
     def at_level(level: float) -> float:
@@ -115,6 +112,7 @@ class LaneClosure(Perturbation):
 
     name = "lane_closure"
     parameter = "fraction"
+    scale = "fraction = 0.5 * level of incoming lanes"
     allowed_params = frozenset({"work_zone_speed"})
 
     @staticmethod
@@ -157,6 +155,7 @@ class ObservationNoise(Perturbation):
 
     name = "observation_noise"
     parameter = "sigma"
+    scale = "sigma = 0.2 * level"
 
     @staticmethod
     def at_level(level: float) -> float:
@@ -171,10 +170,12 @@ class ObservationNoise(Perturbation):
 
 class DetectorFailure(Perturbation):
     """A ``fraction`` of incoming detectors (at least one) fails: ``mode="dropped"`` reads 0,
-    ``mode="stuck"`` repeats the reading it had at a random decision in the first half of the episode."""
+    ``mode="stuck"`` repeats the reading it had at a random decision in the first half of the
+    episode. Only observations see it; rewards and metrics use the true readings."""
 
     name = "detector_failure"
     parameter = "fraction"
+    scale = "fraction = 0.25 * level of incoming detectors"
     allowed_params = frozenset({"mode"})
 
     def __init__(self, config: PerturbationConfig):
@@ -194,17 +195,16 @@ class DetectorFailure(Perturbation):
         self.fail_at = int(self.rng.integers(0, max(1, env.n_decisions // 2)))
         self.stuck: tuple[np.ndarray, np.ndarray] | None = None
 
-    def readings(self, env: TrafficSignalEnv) -> None:
-        bank = env.detectors
+    def readings(self, env: TrafficSignalEnv, counts: np.ndarray, queues: np.ndarray) -> None:
         if self.mode == "dropped":
-            bank.counts_in[self.failed] = 0.0
-            bank.queues_in[self.failed] = 0.0
+            counts[self.failed] = 0.0
+            queues[self.failed] = 0.0
             return
         if env.decision_count < self.fail_at:
             return
         if self.stuck is None:
-            self.stuck = (bank.counts_in[self.failed].copy(), bank.queues_in[self.failed].copy())
-        bank.counts_in[self.failed], bank.queues_in[self.failed] = self.stuck
+            self.stuck = (counts[self.failed].copy(), queues[self.failed].copy())
+        counts[self.failed], queues[self.failed] = self.stuck
 
 
 class MaliciousAgents(Perturbation):
@@ -214,6 +214,7 @@ class MaliciousAgents(Perturbation):
 
     name = "malicious_agents"
     parameter = "fraction"
+    scale = "fraction = 0.2 * level of decision steps"
 
     @staticmethod
     def at_level(level: float) -> float:

@@ -23,8 +23,7 @@ class QueueReward:
         pass
 
     def __call__(self, env: TrafficSignalEnv) -> np.ndarray:
-        queues = env.detectors.queues_in
-        return -np.array([queues[env.detectors.incoming[a]].sum() for a in env.possible_agents])
+        return -env.detectors.per_agent_incoming_sum(env.detectors.queues_in)
 
 
 class PressureReward:
@@ -35,12 +34,7 @@ class PressureReward:
 
     def __call__(self, env: TrafficSignalEnv) -> np.ndarray:
         bank = env.detectors
-        return -np.array(
-            [
-                bank.counts_in[bank.incoming[a]].sum() - bank.counts_out[bank.outgoing[a]].sum()
-                for a in env.possible_agents
-            ]
-        )
+        return bank.per_agent_outgoing_sum(bank.counts_out) - bank.per_agent_incoming_sum(bank.counts_in)
 
 
 class DiffWaitingTimeReward:

@@ -63,7 +63,10 @@ class Simulation:
             return
         self.closed = True
         try:
-            self.api.close()
+            # A simulation that already died (a SUMO error mid-episode) cannot be closed again; the
+            # next reset() must still work.
+            with contextlib.suppress(Exception):
+                self.api.close()
         finally:
             if self.backend == "libsumo" and _live_libsumo_owner is self._owner:
                 _live_libsumo_owner = None

@@ -109,16 +109,24 @@ def test_dropped_detectors_read_zero():
 
 
 def test_stuck_detectors_repeat_one_reading():
-    failure = PerturbationConfig(name="detector_failure", level=0.5, params={"mode": "stuck"})
+    failure = PerturbationConfig(name="detector_failure", level=1.0, params={"mode": "stuck"})
     env = TrafficSignalEnv(TrafficEnvConfig(network="grid2x2", episode_seconds=600, perturbations=[failure]))
     env.reset(seed=0)
-    readings = []
+    failed = env.perturbations[0].failed
+    agent = env.possible_agents[0]  # follow the failed detectors of the first intersection in its vector
+    lanes = env.detectors.incoming[agent]
+    mine = np.array([i - lanes.start for i in failed if lanes.start <= i < lanes.stop])
+    count_at = env.layouts[agent].detector_slice.start + mine
+    seen, true = [], []
     while env.agents:
-        env.step({a: 0 for a in env.agents})
-        readings.append(env.detectors.counts_in[env.perturbations[0].failed].copy())
+        obs, *_ = env.step({a: 0 for a in env.agents})
+        seen.append(obs[agent][count_at])
+        true.append(env.detectors.counts_in[failed].copy())
     env.close()
     fail_at = env.perturbations[0].fail_at
-    assert all(np.array_equal(r, readings[fail_at]) for r in readings[fail_at:])
+    assert len(mine) > 0
+    assert all(np.array_equal(s, seen[fail_at]) for s in seen[fail_at:])
+    assert not all(np.array_equal(t, true[fail_at]) for t in true[fail_at:])  # the road kept changing
 
 
 def test_malicious_agents_replace_recorded_actions_with_the_adversary():
@@ -154,3 +162,27 @@ def test_unknown_perturbations_and_params_are_user_errors():
         episode(PerturbationConfig(name="speed_factor", params={"sigma": 1}))
     expected = "speed_factor demand_scale lane_closure observation_noise detector_failure malicious_agents"
     assert set(PERTURBATIONS) == set(expected.split())
+
+
+def test_level_scales_each_parameter_from_none_to_strongest():
+    for name, cls in PERTURBATIONS.items():
+        none, strongest = cls(PerturbationConfig(name=name, level=0.0)), cls(PerturbationConfig(name=name))
+        neutral = 1.0 if name in ("speed_factor", "demand_scale") else 0.0
+        assert none.value == neutral and strongest.value != neutral and cls.scale.startswith(cls.parameter)
+
+
+def test_speed_factor_reaches_every_vehicle_of_a_city_network():
+    half = PerturbationConfig(name="speed_factor", params={"factor": 0.5})
+    config = TrafficEnvConfig(
+        network="cologne3", episode_seconds=300, control="fixed_time", perturbations=[half]
+    )
+    env = TrafficSignalEnv(config)
+    env.reset(seed=0)
+    factors = []
+    while env.agents:
+        env.step({})
+        if env.agents:
+            factors += [libsumo.vehicle.getSpeedFactor(v) for v in libsumo.vehicle.getIDList()]
+    env.close()
+    assert len(factors) > 100
+    assert 0.45 < np.mean(factors) < 0.55 and max(factors) < 0.8

@@ -1,0 +1,102 @@
+"""``ernie-traffic stress-test`` and ``ernie-traffic report``: sweep controllers over perturbations."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from ernie_traffic.errors import UserInputError
+from ernie_traffic.stress import Sweep, expand_cells, load_plan, run_sweep
+from ernie_traffic.stress.runner import BACKENDS, finished_keys
+from ernie_traffic.stress.sweep import RESULTS_FILE
+from ernie_traffic.utils.config_files import build_config
+
+_console = Console(stderr=True, highlight=False)
+
+
+def stress_test(
+    controllers: Annotated[
+        list[str],
+        typer.Option(
+            "--controller",
+            "-c",
+            help="A classical controller by name (fixed_time, actuated, max_pressure, webster) or a trained "
+            "run directory / exported controller. Repeat for several.",
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Sweep directory; running the same sweep again resumes it.")
+    ],
+    network: Annotated[
+        str, typer.Option("--network", "-n", help="Network name or .net.xml path.")
+    ] = "grid2x2",
+    plan: Annotated[
+        Path | None, typer.Option("--plan", "-p", help="Stress plan YAML/TOML; default: the built-in plan.")
+    ] = None,
+    seeds: Annotated[
+        str | None, typer.Option("--seeds", help="Comma-separated seeds, overriding the plan's.")
+    ] = None,
+    horizon: Annotated[
+        float | None, typer.Option("--horizon", help="Simulated seconds per cell, overriding the plan's.")
+    ] = None,
+    backend: Annotated[
+        str, typer.Option("--backend", help=f"Where cells run: {' or '.join(BACKENDS)}.")
+    ] = "process",
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", min=1, help="Cells run in parallel (process pool or local Ray).")
+    ] = 2,
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="Ray cluster address (with --backend ray); default: local."),
+    ] = None,
+    report: Annotated[
+        bool, typer.Option("--report/--no-report", help="Write the report when the sweep ends.")
+    ] = True,
+) -> None:
+    """Run every (controller, perturbation, level, seed) cell of a stress plan and stream the results to
+    OUT/results.jsonl; an interrupted sweep resumes without redoing finished cells."""
+    if backend not in BACKENDS:
+        raise UserInputError(f"--backend {backend}: unknown backend; use {' or '.join(BACKENDS)}")
+    if address is not None and backend != "ray":
+        raise UserInputError("--address is only used with --backend ray")
+    stress_plan = load_plan(plan)
+    if seeds is not None:
+        try:
+            stress_plan.seeds = [int(s) for s in seeds.split(",") if s.strip()]
+        except ValueError as exc:
+            raise UserInputError(f"--seeds {seeds}: expected comma-separated integers") from exc
+    if horizon is not None:
+        stress_plan.horizon = horizon
+    fields = {"network": network, "controllers": controllers, "plan": stress_plan.model_dump()}
+    sweep = build_config(Sweep, fields, "stress-test options")
+
+    total = len(expand_cells(sweep))
+    done = [len(finished_keys(out / RESULTS_FILE))]
+
+    def progress(record: dict[str, Any]) -> None:
+        done[0] += record["status"] == "ok"
+        outcome = "ok" if record["status"] == "ok" else f"FAILED ({record.get('error', '')})"
+        _console.print(f"[{done[0]}/{total}] {record['key']}: {outcome}")
+
+    records = run_sweep(sweep, out, backend, workers, address, ["ernie-traffic", *sys.argv[1:]], progress)
+    failed = sum(r["status"] != "ok" for r in records)
+    _console.print(f"{len(records)} cell(s) run, {failed} failed; results in {out / RESULTS_FILE}")
+    if report:
+        from ernie_traffic.stress.report import write_report  # matplotlib: only when reporting
+
+        html_path, md_path = write_report(out)
+        _console.print(f"report: {html_path} and {md_path}")
+
+
+def report(
+    sweep_dir: Annotated[Path, typer.Argument(help="A stress-test directory (the --out of stress-test).")],
+) -> None:
+    """Write OUT/report.html (self-contained) and OUT/report.md from a sweep's results, finished or not."""
+    from ernie_traffic.stress.report import write_report
+
+    html_path, md_path = write_report(sweep_dir)
+    typer.echo(f"{html_path}\n{md_path}")

@@ -1,0 +1,185 @@
+"""One cell of a sweep: a controller, a perturbation at one severity level, one seed, one simulation.
+
+A cell is a plain JSON-able dict (it travels to worker processes and Ray tasks and is stored in the
+results file); :func:`run_cell` is what a worker executes. It goes through the single evaluation
+path, ``ernie_traffic.evaluation.run_episode``, like every other user of a controller.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ernie_traffic.stress.plan import OBSERVATION_ATTACK, RUNNER_KINDS, TURNING_MIX
+
+BASELINE = "baseline"
+LIPSCHITZ_SAMPLES = 64  # observations per intersection fed to the Lipschitz estimate
+# The env's episode metrics as the report names them (the evaluation path calls the return "return").
+METRIC_NAMES = {
+    "mean_delay": "mean_delay",
+    "mean_travel_time": "mean_travel_time",
+    "mean_waiting_time": "mean_waiting_time",
+    "throughput": "throughput",
+    "unfinished": "unfinished",
+    "return": "episode_return",
+}
+
+
+def cell_key(controller: str, family: str, level: float | str | None, seed: int) -> str:
+    """The cell's identity in the results file: what a resumed sweep matches on."""
+    return f"{controller}|{family}|{level}|{seed}"
+
+
+def is_classical(controller: str) -> bool:
+    """Classical controllers are named; learned ones are paths to training run directories."""
+    from ernie_traffic.controllers.classical import CLASSICAL
+
+    return controller in CLASSICAL
+
+
+def build_controller(controller: str, network: str, work_dir: Path) -> Any:
+    """A classical controller by name, or a learned one loaded from its run directory."""
+    if is_classical(controller):
+        from ernie_traffic.controllers.classical import classical_controller
+
+        return classical_controller(controller, network, work_dir=work_dir)
+    # Imported only here: torch takes seconds to import, and classical cells never need it.
+    import torch
+
+    from ernie_traffic.controllers.learned import load_controller
+
+    torch.set_num_threads(1)  # cells run side by side, one per core
+    return load_controller(Path(controller))
+
+
+def perturbation_fields(name: str, scale: str, level: float, params: dict[str, Any]) -> dict[str, Any]:
+    """The env's ``PerturbationConfig`` fields of a level; a value-scale level is already in ``params``
+    (where it overrides whatever the severity would give), so the severity passed is nominal."""
+    return {"name": name, "level": level if scale == "severity" else 1.0, "params": params}
+
+
+def env_config_for(cell: dict[str, Any], work_dir: Path) -> Any:
+    """The traffic environment config of a cell: its network and demand, horizon and perturbation."""
+    from ernie_traffic.envs.traffic import PerturbationConfig, TrafficEnvConfig
+
+    perturbation = cell["perturbation"]
+    fields: dict[str, Any] = {"network": cell["network"], "perturbations": []}
+    if perturbation == TURNING_MIX:
+        from ernie_traffic.scenarios import resolve_scenario
+        from ernie_traffic.scenarios.variants import turning_mix_variant
+
+        scenario = resolve_scenario(cell["network"])
+        weights = {cell["params"].get("turn", "left"): float(cell["level"])}
+        variant = turning_mix_variant(
+            scenario, work_dir, weights, seed=cell["seed"], name=f"{scenario.name}_turns"
+        )
+        fields.update(network=str(variant.net_file), route_files=list(variant.route_files))
+    elif perturbation not in (None, *RUNNER_KINDS):
+        config = perturbation_fields(perturbation, cell["scale"], cell["level"], cell["params"])
+        fields["perturbations"] = [PerturbationConfig(**config)]
+    if cell["horizon"] is not None:
+        fields["episode_seconds"] = cell["horizon"]
+    return TrafficEnvConfig(**fields)
+
+
+class StressedLearnedController:
+    """A learned controller as the stress test drives it.
+
+    - ``attack_epsilon`` > 0: each observation first goes through the core's PGD attack (ℓ∞ ball of
+      radius ε) that moves the controller's action scores most;
+    - ``min_q_adversary``: a malicious agent (the env's ``malicious_agents`` perturbation) takes the
+      valid action of lowest Q-value. ERNIE-A's threat model picks the action minimising the global Q;
+      QCOMBO's global Q is trained to match the sum of the per-intersection Q-values, so with one
+      agent changed the minimiser is that agent's own lowest-Q action;
+    - records the clean observations it sees, for the empirical Lipschitz constant.
+    """
+
+    def __init__(self, inner: Any, attack_epsilon: float = 0.0, min_q_adversary: bool = False) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.control = inner.control
+        self.additional_files = inner.additional_files
+        self.attack_epsilon = attack_epsilon
+        self.min_q_adversary = min_q_adversary
+        self.modules = inner.policy_modules
+        self.seen: dict[str, list[np.ndarray]] = {agent: [] for agent in self.modules}
+        self._env: Any = None
+
+    def reset(self, env: Any) -> None:
+        self.inner.reset(env)
+        self._env = env
+        if self.min_q_adversary:
+            env.set_adversary(self._lowest_q_action)
+
+    def act(self, observations: dict[str, np.ndarray]) -> dict[str, int]:
+        for agent, obs in observations.items():
+            self.seen[agent].append(np.asarray(obs, dtype=np.float32).copy())
+        if self.attack_epsilon > 0:
+            observations = {agent: self._attacked(agent, obs) for agent, obs in observations.items()}
+        return self.inner.act(observations)
+
+    def _scores(self, agent: str, obs: np.ndarray) -> Any:
+        import torch
+
+        with torch.no_grad():
+            return self.modules[agent](torch.as_tensor(obs, dtype=torch.float32)[None])[0]
+
+    def _attacked(self, agent: str, obs: np.ndarray) -> np.ndarray:
+        import torch
+
+        from ernie_traffic.core import observation_attack
+
+        divergence = "kl" if self.inner.outputs == "logits" else "l2"
+        clean = torch.as_tensor(obs, dtype=torch.float32)[None]
+        attacked = observation_attack(
+            self.modules[agent], clean, epsilon=self.attack_epsilon, divergence=divergence
+        )
+        return attacked[0].numpy()
+
+    def _lowest_q_action(
+        self, agent: str, observations: dict[str, np.ndarray], actions: dict[str, int]
+    ) -> int:
+        index = self.inner.spec.agents.index(agent)
+        valid = np.asarray(self._env.action_mask)[index]
+        scores = self._scores(agent, observations[agent]).numpy()[: len(valid)]
+        return int(np.argmin(np.where(valid[: len(scores)], scores, np.inf)))
+
+    def lipschitz(self, epsilon: float) -> float:
+        """Mean over intersections and sampled states of the core's empirical local Lipschitz constant."""
+        import torch
+
+        from ernie_traffic.core import empirical_lipschitz
+
+        rng = np.random.default_rng(0)
+        estimates = []
+        for agent, seen in self.seen.items():
+            if not seen:
+                continue
+            picks = rng.choice(len(seen), size=min(LIPSCHITZ_SAMPLES, len(seen)), replace=False)
+            obs = torch.as_tensor(np.stack([seen[i] for i in picks]))
+            estimates.append(empirical_lipschitz(self.modules[agent], obs, epsilon=epsilon).mean)
+        return float(np.mean(estimates))
+
+
+def run_cell(cell: dict[str, Any]) -> dict[str, float]:
+    """Simulate one cell and return its metrics (see :data:`ernie_traffic.stress.plan.METRICS`);
+    an unperturbed learned controller's cell also measures its empirical Lipschitz constant."""
+    from ernie_traffic.evaluation import run_episode
+
+    # Files a cell writes (a Webster program, a demand variant) live and die with it.
+    with tempfile.TemporaryDirectory(prefix="ernie-stress-") as work_dir:
+        controller = build_controller(cell["controller"], cell["network"], Path(work_dir))
+        if not is_classical(cell["controller"]):
+            controller = StressedLearnedController(
+                controller,
+                attack_epsilon=float(cell["level"]) if cell["perturbation"] == OBSERVATION_ATTACK else 0.0,
+                min_q_adversary=cell["adversary"] == "min_q",
+            )
+        episode = run_episode(controller, env_config_for(cell, Path(work_dir)), seed=cell["seed"])
+    metrics = {ours: float(episode[theirs]) for theirs, ours in METRIC_NAMES.items()}
+    if cell["family"] == BASELINE and isinstance(controller, StressedLearnedController):
+        metrics["lipschitz"] = controller.lipschitz(cell["lipschitz_epsilon"])
+    return metrics

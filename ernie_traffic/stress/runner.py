@@ -1,0 +1,246 @@
+"""Run a sweep's cells, each an independent simulation, and stream their records to a results file.
+
+Two backends share one contract: ``run_cells(cells, results_path, ...)`` runs every cell whose key
+has no successful record in ``results_path`` yet, appends one JSON line per finished cell as soon as
+it finishes, retries a failed attempt (a Python error or a worker process that died) once, and
+records a cell that failed twice as ``status: "failed"`` with the error, so the report can show it.
+
+- ``process`` (default): a pool of spawned worker processes owned by this module. libsumo allows one
+  simulation per process, and a SUMO crash kills its process, so each worker runs one cell at a
+  time and a dead worker is replaced without disturbing the others (unlike
+  ``concurrent.futures``, whose whole pool breaks when one worker dies).
+- ``ray``: Ray tasks, on a local Ray instance or the cluster at ``address``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+from ernie_traffic.utils.io import append_jsonl, read_jsonl
+
+CellFn = Callable[[dict[str, Any]], dict[str, Any]]
+Progress = Callable[[dict[str, Any]], None]
+ATTEMPTS = 2  # a cell is retried once, then recorded as failed
+BACKENDS = ("process", "ray")
+
+
+def finished_keys(results_path: str | os.PathLike[str]) -> set[str]:
+    """Keys of the cells that already have a successful record (a resumed sweep skips them)."""
+    return {r["key"] for r in read_jsonl(results_path) if r.get("status") == "ok"}
+
+
+def run_cells(
+    cells: Iterable[dict[str, Any]],
+    results_path: str | os.PathLike[str],
+    cell_fn: CellFn,
+    backend: str = "process",
+    workers: int = 2,
+    address: str | None = None,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """Run the cells not yet finished in ``results_path``; return the records written by this call.
+
+    Each cell is a JSON-able dict with a unique ``"key"``; ``cell_fn(cell)`` returns its metrics.
+    """
+    _end_torn_line(results_path)
+    done = finished_keys(results_path)
+    todo = [c for c in cells if c["key"] not in done]
+    written: list[dict[str, Any]] = []
+
+    def record(cell: dict[str, Any], outcome: dict[str, Any], attempts: int) -> None:
+        rec = {**cell, **outcome, "attempts": attempts}
+        append_jsonl(results_path, rec)
+        written.append(rec)
+        if progress is not None:
+            progress(rec)
+
+    if not todo:
+        return written
+    if backend == "process":
+        _run_process_pool(todo, cell_fn, workers, record)
+    elif backend == "ray":
+        _run_ray(todo, cell_fn, workers, address, record)
+    else:
+        raise ValueError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
+    return written
+
+
+def _end_torn_line(results_path: str | os.PathLike[str]) -> None:
+    """Terminate a torn last line left by a killed writer, so the next record starts a line of its own."""
+    path = Path(results_path)
+    if path.is_file() and path.stat().st_size > 0:
+        with path.open("rb+") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+
+
+def execute_cell(cell_fn: CellFn, cell: dict[str, Any]) -> dict[str, Any]:
+    """Run one attempt; a Python error becomes a failed outcome instead of killing the worker."""
+    start = time.perf_counter()
+    try:
+        metrics = cell_fn(cell)
+    except Exception as exc:
+        return {
+            "status": "failed",
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(limit=8),
+            "wall_s": time.perf_counter() - start,
+        }
+    return {"status": "ok", "metrics": metrics, "wall_s": time.perf_counter() - start}
+
+
+def _worker_loop(conn: Connection, cell_fn: CellFn) -> None:
+    # One cell at a time; a None message is the signal to exit.
+    while (cell := conn.recv()) is not None:
+        conn.send(execute_cell(cell_fn, cell))
+
+
+class _Worker:
+    """A spawned process running ``_worker_loop`` and the cell it is working on."""
+
+    def __init__(self, ctx: Any, cell_fn: CellFn) -> None:
+        self.conn, child_conn = ctx.Pipe()
+        self.process = ctx.Process(target=_worker_loop, args=(child_conn, cell_fn), daemon=True)
+        self.process.start()
+        child_conn.close()
+        self.cell: dict[str, Any] | None = None
+        self.attempt = 0
+
+    def give(self, cell: dict[str, Any], attempt: int) -> None:
+        self.cell, self.attempt = cell, attempt
+        self.conn.send(cell)
+
+    def stop(self) -> None:
+        with contextlib.suppress(BrokenPipeError, OSError):
+            self.conn.send(None)
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+
+
+def _run_process_pool(
+    todo: list[dict[str, Any]],
+    cell_fn: CellFn,
+    workers: int,
+    record: Callable[[dict[str, Any], dict[str, Any], int], None],
+) -> None:
+    ctx = mp.get_context("spawn")
+    queue: list[tuple[dict[str, Any], int]] = [(c, 1) for c in reversed(todo)]  # pop() from the end
+    pool = [_Worker(ctx, cell_fn) for _ in range(min(workers, len(todo)))]
+
+    def settle(worker: _Worker, outcome: dict[str, Any]) -> None:
+        cell, attempt = worker.cell, worker.attempt
+        assert cell is not None
+        worker.cell = None
+        if outcome["status"] == "ok" or attempt >= ATTEMPTS:
+            record(cell, outcome, attempt)
+        else:
+            queue.append((cell, attempt + 1))
+
+    try:
+        while True:
+            for worker in pool:
+                if worker.cell is None and queue:
+                    worker.give(*queue.pop())
+            busy = [w for w in pool if w.cell is not None]
+            if not busy:
+                break
+            by_handle: dict[Any, _Worker] = {}
+            for w in busy:
+                by_handle[w.conn] = w
+                by_handle[w.process.sentinel] = w
+            for handle in wait(list(by_handle)):
+                worker = by_handle[handle]
+                if worker.cell is None:  # already settled through its other handle
+                    continue
+                outcome = None
+                if handle is worker.conn and worker.conn.poll():
+                    with contextlib.suppress(EOFError, OSError):
+                        outcome = worker.conn.recv()
+                if outcome is None and worker.process.is_alive():
+                    continue  # the pipe closed first; the process's exit is reported next
+                if outcome is None:  # the process died mid-cell (SUMO crash, OOM kill)
+                    worker.process.join()
+                    outcome = _crash_outcome(worker.process.exitcode)
+                settle(worker, outcome)
+                if outcome["status"] != "ok":
+                    # After a fatal SUMO error libsumo's state is suspect: the next cell gets a fresh process.
+                    worker.stop()
+                    pool[pool.index(worker)] = _Worker(ctx, cell_fn)
+    finally:
+        for worker in pool:
+            worker.stop()
+
+
+def _crash_outcome(exitcode: int | None) -> dict[str, Any]:
+    return {"status": "failed", "error": f"worker process died (exit code {exitcode})", "wall_s": None}
+
+
+@contextlib.contextmanager
+def ray_session(workers: int, address: str | None = None) -> Iterator[Any]:
+    """Ray, initialised for a sweep: a local instance with ``workers`` CPUs, or the cluster at
+    ``address``; shut down on exit. Inside an already initialised Ray it does nothing."""
+    try:
+        import ray
+    except ImportError as exc:
+        from ernie_traffic.errors import UserInputError
+
+        raise UserInputError(
+            "--backend ray needs Ray: pip install 'ernie-traffic[ray]' (ray==2.60.0)"
+        ) from exc
+    if ray.is_initialized():
+        yield ray
+        return
+    if address is None:
+        # Local workers import what the driver imports, from the same directories.
+        paths = [str(Path(__file__).resolve().parents[2]), *(p for p in sys.path if p and Path(p).is_dir())]
+        runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}}
+        ray.init(num_cpus=workers, include_dashboard=False, runtime_env=runtime_env, log_to_driver=False)
+    else:  # a cluster's nodes have ernie-traffic installed
+        ray.init(address=address, log_to_driver=False)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def _run_ray(
+    todo: list[dict[str, Any]],
+    cell_fn: CellFn,
+    workers: int,
+    address: str | None,
+    record: Callable[[dict[str, Any], dict[str, Any], int], None],
+) -> None:
+    with ray_session(workers, address) as ray:
+        # One CPU per cell: SUMO is single-threaded and libsumo holds one simulation per process;
+        # max_retries=0 because retries (crash or error) are counted here, the same as the process pool.
+        remote = ray.remote(num_cpus=1, max_retries=0)(execute_cell)
+        pending: dict[Any, tuple[dict[str, Any], int]] = {}
+
+        def submit(cell: dict[str, Any], attempt: int) -> None:
+            pending[remote.remote(cell_fn, cell)] = (cell, attempt)
+
+        for cell in todo:
+            submit(cell, 1)
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            cell, attempt = pending.pop(ready[0])
+            try:
+                outcome = ray.get(ready[0])
+            except ray.exceptions.RayError as exc:  # the worker process died
+                outcome = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"[:2000], "wall_s": None}
+            if outcome["status"] == "ok" or attempt >= ATTEMPTS:
+                record(cell, outcome, attempt)
+            else:
+                submit(cell, attempt + 1)

@@ -1,0 +1,289 @@
+"""A sweep: controllers × (baseline + every family level) × seeds on one network, validated up front.
+
+The sweep's directory holds everything the report needs::
+
+    <out>/sweep.yaml        the resolved sweep (network, controllers, plan): what resume checks
+    <out>/results.jsonl     one record per finished cell, appended as cells finish
+    <out>/provenance.json   command line, versions and host of each invocation
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from importlib import metadata
+from math import inf
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ernie_traffic.errors import UserInputError
+from ernie_traffic.stress.cells import BASELINE, cell_key, is_classical, perturbation_fields, run_cell
+from ernie_traffic.stress.plan import (
+    NETWORK,
+    OBSERVATION_ATTACK,
+    RUNNER_KINDS,
+    TURNING_MIX,
+    Family,
+    StressPlan,
+)
+from ernie_traffic.stress.runner import Progress, run_cells
+from ernie_traffic.utils.config_files import build_config, read_mapping, save_config
+from ernie_traffic.utils.io import atomic_write_json, read_jsonl
+
+SWEEP_FILE = "sweep.yaml"
+RESULTS_FILE = "results.jsonl"
+PROVENANCE_FILE = "provenance.json"
+
+
+class Sweep(BaseModel):
+    """What a stress test runs: the network, the controllers and the plan."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    network: str
+    controllers: list[str] = Field(min_length=1)
+    plan: StressPlan
+
+    @field_validator("controllers")
+    @classmethod
+    def _distinct(cls, controllers: list[str]) -> list[str]:
+        if len(set(controllers)) != len(controllers):
+            raise ValueError(f"controllers must be distinct: {controllers}")
+        return controllers
+
+
+def expand_cells(sweep: Sweep) -> list[dict[str, Any]]:
+    """Every (controller, family, level, seed) cell, baseline first; attacks only on learned controllers."""
+    plan = sweep.plan
+    cells = []
+    for controller in sweep.controllers:
+        learned = not is_classical(controller)
+        runs: list[tuple[str, Family | None, float | str | None]] = [(BASELINE, None, None)]
+        for family in plan.families:
+            if family.perturbation == OBSERVATION_ATTACK and not learned:
+                continue  # a gradient attack needs a differentiable policy
+            runs += [(family.name, family, level) for level in family.levels]
+        for family_name, family, level in runs:
+            perturbation = family.perturbation if family else None
+            for seed in plan.seeds:
+                cells.append(
+                    {
+                        "key": cell_key(controller, family_name, level, seed),
+                        "controller": controller,
+                        "family": family_name,
+                        "perturbation": perturbation,
+                        "level": level,
+                        "params": _cell_params(family, level),
+                        "scale": family.scale if family else None,
+                        "adversary": family.adversary
+                        if learned and perturbation == "malicious_agents"
+                        else None,
+                        "seed": seed,
+                        "network": level if perturbation == NETWORK else sweep.network,
+                        "horizon": plan.horizon,
+                        "lipschitz_epsilon": plan.lipschitz_epsilon,
+                    }
+                )
+    return cells
+
+
+def _cell_params(family: Family | None, level: float | str | None) -> dict[str, Any]:
+    """The family's params; on the value scale the level is the perturbation's parameter itself."""
+    if family is None:
+        return {}
+    if family.scale == "value" and family.perturbation not in RUNNER_KINDS:
+        from ernie_traffic.envs.traffic.perturbations import PERTURBATIONS
+
+        perturbation = PERTURBATIONS.get(family.perturbation)
+        if perturbation is not None:
+            return {**family.params, perturbation.parameter: level}
+    return family.params
+
+
+def validate_sweep(sweep: Sweep) -> None:
+    """Raise one :class:`UserInputError` listing every problem, before any simulation starts:
+    unknown networks, perturbations or controllers, out-of-range levels, incompatible controllers."""
+    from ernie_traffic.scenarios import resolve_scenario
+
+    problems: list[str] = []
+    networks = [sweep.network] + [
+        str(level) for f in sweep.plan.families if f.perturbation == NETWORK for level in f.levels
+    ]
+    for network in networks:
+        try:
+            resolve_scenario(network)
+        except UserInputError as exc:
+            problems.append(str(exc))
+    for family in sweep.plan.families:
+        problems += [f"family {family.name!r}: {p}" for p in _family_problems(family)]
+    problems += _controller_problems(sweep, networks)
+    if problems:
+        raise UserInputError("\n".join(problems))
+
+
+def _family_problems(family: Family) -> list[str]:
+    """Unknown perturbation, level out of its range, or parameters the perturbation does not take."""
+    from ernie_traffic.envs.traffic.config import PerturbationConfig
+    from ernie_traffic.envs.traffic.perturbations import PERTURBATIONS
+
+    if family.perturbation == NETWORK:
+        return []
+    if family.perturbation == OBSERVATION_ATTACK:
+        return [f"attack radius ε = {level} must be > 0" for level in family.levels if float(level) <= 0]
+    if family.perturbation == TURNING_MIX:
+        return _turning_mix_problems(family)
+    if family.perturbation not in PERTURBATIONS:
+        known = ", ".join([*PERTURBATIONS, *RUNNER_KINDS])
+        return [f"unknown perturbation {family.perturbation!r}; known: {known}"]
+    perturbation = PERTURBATIONS[family.perturbation]
+    problems = []
+    for level in family.levels:
+        if family.scale == "value" and not _value_in_range(perturbation.parameter, float(level)):
+            problems.append(f"{family.perturbation}: {perturbation.parameter} = {level} is out of range")
+            continue
+        fields = perturbation_fields(family.perturbation, family.scale, level, _cell_params(family, level))
+        try:
+            perturbation(PerturbationConfig(**fields))
+        except ValidationError as exc:
+            problems.append(f"{family.perturbation} level {level}: {exc.errors()[0]['msg']}")
+        except UserInputError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def _value_in_range(parameter: str, value: float) -> bool:
+    """Shares (``fraction``) lie in [0, 1]; factors, scales and σ are non-negative."""
+    return 0 <= value <= (1 if parameter == "fraction" else inf)
+
+
+def _turning_mix_problems(family: Family) -> list[str]:
+    from ernie_traffic.scenarios.variants import TURN_KINDS
+
+    problems = [f"turn weight {level} must be > 0" for level in family.levels if float(level) <= 0]
+    if set(family.params) - {"turn"}:
+        problems.append(f"turning_mix takes only the param 'turn', got {sorted(family.params)}")
+    if family.params.get("turn", "left") not in TURN_KINDS:
+        problems.append(f"turn {family.params['turn']!r} is not one of {', '.join(TURN_KINDS)}")
+    return problems
+
+
+def level_setting(family: Family, level: float | str) -> str:
+    """What a severity level means physically, e.g. ``factor=0.75`` for speed_factor at level 0.5."""
+    from ernie_traffic.envs.traffic.perturbations import PERTURBATIONS
+
+    if family.perturbation == OBSERVATION_ATTACK:
+        return f"ε={level:g}"
+    if family.perturbation == TURNING_MIX:
+        return f"{family.params.get('turn', 'left')} turns ×{level:g}"
+    perturbation = PERTURBATIONS.get(family.perturbation)
+    if perturbation is None:
+        return str(level)
+    value = _cell_params(family, level).get(perturbation.parameter, perturbation.at_level(float(level)))
+    return f"{perturbation.parameter}={value:g}"
+
+
+def _controller_problems(sweep: Sweep, networks: list[str]) -> list[str]:
+    from ernie_traffic.controllers.classical import CLASSICAL
+    from ernie_traffic.controllers.learned import load_controller
+    from ernie_traffic.stress.compat import incompatibilities
+
+    problems = []
+    for controller in sweep.controllers:
+        if is_classical(controller):
+            continue
+        path = Path(controller)
+        if not path.exists():
+            known = ", ".join(CLASSICAL)
+            problems.append(f"{controller}: not a classical controller ({known}) nor a trained run/export")
+            continue
+        try:
+            loaded = load_controller(path)
+        except UserInputError as exc:
+            problems.append(str(exc))
+            continue
+        for network in dict.fromkeys(networks):
+            problems += [f"{controller}: {p}" for p in incompatibilities(loaded, network)]
+    return problems
+
+
+def load_sweep(out_dir: str | os.PathLike[str]) -> Sweep:
+    """The sweep saved in a sweep directory (for resume and for the report)."""
+    path = Path(out_dir) / SWEEP_FILE
+    if not path.is_file():
+        raise UserInputError(f"{out_dir}: not a stress-test directory (no {SWEEP_FILE})")
+    return build_config(Sweep, read_mapping(path), str(path))
+
+
+def prepare_directory(out_dir: str | os.PathLike[str], sweep: Sweep) -> None:
+    """Create the sweep directory, or check that an existing one holds this same sweep (resume)."""
+    out = Path(out_dir)
+    if (out / SWEEP_FILE).is_file():
+        existing = load_sweep(out)
+        if existing != sweep:
+            raise UserInputError(
+                f"{out}: holds a different sweep (network, controllers or plan); use a new --out directory"
+            )
+        return
+    save_config(sweep, out / SWEEP_FILE)
+
+
+def record_provenance(
+    out_dir: str | os.PathLike[str], command: list[str], backend: str, workers: int
+) -> None:
+    """Append this invocation (command, versions, host) to the sweep's provenance file."""
+    path = Path(out_dir) / PROVENANCE_FILE
+    history = json.loads(path.read_text()) if path.is_file() else []
+    history.append(
+        {
+            "command": command,
+            "backend": backend,
+            "workers": workers,
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "versions": package_versions(),
+        }
+    )
+    atomic_write_json(path, history)
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in ("ernie-traffic", "eclipse-sumo", "libsumo", "torch", "numpy", "matplotlib", "ray"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    if "ernie-traffic" not in versions:  # running from a source tree
+        from ernie_traffic import __version__
+
+        versions["ernie-traffic"] = f"{__version__} (source)"
+    return versions
+
+
+def latest_records(out_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The last record of each cell (a failed cell re-run on resume is superseded by its new record)."""
+    by_key: dict[str, dict[str, Any]] = {}
+    for record in read_jsonl(Path(out_dir) / RESULTS_FILE):
+        by_key[record["key"]] = record
+    return list(by_key.values())
+
+
+def run_sweep(
+    sweep: Sweep,
+    out_dir: str | os.PathLike[str],
+    backend: str = "process",
+    workers: int = 2,
+    address: str | None = None,
+    command: list[str] | None = None,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """Validate, then run every cell of ``sweep`` not yet finished in ``out_dir``; return new records."""
+    validate_sweep(sweep)
+    prepare_directory(out_dir, sweep)
+    record_provenance(out_dir, command or sys.argv, backend, workers)
+    results = Path(out_dir) / RESULTS_FILE
+    return run_cells(expand_cells(sweep), results, run_cell, backend, workers, address, progress)
