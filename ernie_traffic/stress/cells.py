@@ -169,6 +169,11 @@ def run_cell(cell: dict[str, Any]) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="ernie-stress-") as work_dir:
         controller = build_controller(cell["controller"], cell["network"], Path(work_dir))
         if not is_classical(cell["controller"]) and not is_bundle(cell["controller"]):
+            import torch
+
+            # The attack's PGD restarts draw from torch's global generator: seed it so that a cell
+            # gives the same numbers whenever and wherever it runs.
+            torch.manual_seed(cell["seed"])
             controller = StressedLearnedController(
                 controller,
                 attack_epsilon=float(cell["level"]) if cell["perturbation"] == OBSERVATION_ATTACK else 0.0,
