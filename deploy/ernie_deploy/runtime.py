@@ -157,6 +157,13 @@ class ControllerRuntime:
     def signal_states(self) -> dict[str, str]:
         return {tls: timer.state for tls, timer in self.timers.items()}
 
+    def choose(self, observations: Mapping[str, np.ndarray]) -> tuple[dict[str, int], dict[str, str]]:
+        """The models' greedy greens for observation vectors assembled elsewhere, and why any
+        intersection got none. No readings, shield or fallback: for a simulator that builds (and
+        perturbs) the observations and enforces the timing itself, as the stress test does."""
+        problems: dict[str, str] = {}
+        return self._infer(observations, problems), problems
+
     def _infer(self, observations: Mapping[str, np.ndarray], problems: dict[str, str]) -> dict[str, int]:
         """Greedy greens from the models, one batched call per model; failures go to ``problems``.
 

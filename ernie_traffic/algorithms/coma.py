@@ -6,7 +6,8 @@ Read top to bottom: config, the loss pieces as small functions, then the learner
 1. critic targets: TD(λ) returns of the team reward Σ_i r_i, bootstrapped by the target critic;
 2. critic: ``critic_epochs`` passes of minibatch regression (+ ERNIE-A on the critic's Q(s, a));
 3. actors: one step on −log π_i(a_i|o_i) · A_i − β H(π_i) (+ ERNIE's KL on each policy), with
-   the counterfactual advantage A_i = Q(s, a) − Σ_a' π_i(a'|o_i) Q(s, (a_-i, a')).
+   the counterfactual advantage A_i = Q(s, a) − Σ_a' π_i(a'|o_i) Q(s, (a_-i, a')), divided by
+   its standard deviation over the batch.
 """
 
 from __future__ import annotations
@@ -180,6 +181,8 @@ class Coma:
         with torch.no_grad():
             q_all = self.critic(batch["state"], batch["actions"])
             advantages = counterfactual_advantage(q_all, logits.softmax(-1), batch["actions"])
+            # scale-free policy steps: the critic's values grow with the reward scale and horizon
+            advantages = advantages / (advantages.std() + 1e-8)
         loss, entropy = policy_loss(logits, batch["actions"], advantages, self.config.entropy_coef)
         stats = {"actor": float(loss.detach()), "entropy": float(entropy.detach())}
         if self.regularizers.observation is not None:

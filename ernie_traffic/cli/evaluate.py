@@ -50,7 +50,7 @@ def evaluate_command(
             if Path(name).is_dir()
             else classical_controller(name, env_config.network, env_config.route_files, Path.cwd())
         )
-        results[name] = evaluate(controller, env_config, seeds)
+        results[controller.name] = evaluate(controller, env_config, seeds)
     Console(highlight=False).print(evaluation_table(results, title=f"evaluation on {env_config.network}"))
     if output is not None:
         atomic_write_json(output, results)

@@ -24,8 +24,8 @@ def stress_test(
         typer.Option(
             "--controller",
             "-c",
-            help="A classical controller by name (fixed_time, actuated, max_pressure, webster) or a trained "
-            "run directory / exported controller. Repeat for several.",
+            help="A classical controller by name (fixed-time, actuated, max-pressure, webster), a training "
+            "run directory, or a bundle folder from `ernie-traffic export`. Repeat for several.",
         ),
     ],
     out: Annotated[

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from ernie_traffic.errors import UserInputError
-from ernie_traffic.scenarios import resolve_scenario
-from ernie_traffic.utils.sumo_tools import run_sumo_program, sumo_tool
+from ernie_traffic.scenarios import Scenario, resolve_scenario
+from ernie_traffic.utils.sumo_tools import run_sumo_program, sumo_binary, sumo_tool
 
 
 @dataclass
@@ -91,13 +91,34 @@ def webster(
         [
             sumo_tool("tlsCycleAdaptation.py"),
             "-n", scenario.net_file,
-            "-r", ",".join(map(str, scenario.route_files)),
+            "-r", ",".join(map(str, routed_demand(scenario, out.parent))),
             "-b", f"{scenario.begin:g}",
             "-o", out,
         ],
         what=f"Webster program for {scenario.name}",
     )  # fmt: skip
+    if "<tlLogic" not in out.read_text(encoding="utf-8"):
+        raise UserInputError(f"{scenario.name}: tlsCycleAdaptation.py found no traffic through the signals")
     return SumoProgramController("webster", "fixed_time", additional_files=(str(out),))
+
+
+def routed_demand(scenario: Scenario, work_dir: Path) -> tuple[Path, ...]:
+    """The scenario's route files, with origin-destination ``<trip>``s (as in the RESCO networks)
+    routed by duarouter first: tlsCycleAdaptation.py counts only vehicles with routes."""
+    if not any("<trip " in path.read_text(encoding="utf-8") for path in scenario.route_files):
+        return scenario.route_files
+    routed = work_dir / f"{scenario.name}.routed.rou.xml"
+    run_sumo_program(
+        [
+            sumo_binary("duarouter"),
+            "-n", scenario.net_file,
+            "-r", ",".join(map(str, scenario.route_files)),
+            "-o", routed,
+            "--ignore-errors", "--no-warnings", "--no-step-log",
+        ],
+        what=f"routing the demand of {scenario.name}",
+    )  # fmt: skip
+    return (routed,)
 
 
 @dataclass

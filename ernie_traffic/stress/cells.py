@@ -13,6 +13,13 @@ from typing import Any
 
 import numpy as np
 
+from ernie_traffic.stress.adversaries import (
+    WithAdversary,
+    global_q_adversary,
+    load_global_q,
+    lowest_score_adversary,
+)
+from ernie_traffic.stress.bundled import is_bundle, load_bundle_controller
 from ernie_traffic.stress.plan import OBSERVATION_ATTACK, RUNNER_KINDS, TURNING_MIX
 
 BASELINE = "baseline"
@@ -34,19 +41,23 @@ def cell_key(controller: str, family: str, level: float | str | None, seed: int)
 
 
 def is_classical(controller: str) -> bool:
-    """Classical controllers are named; learned ones are paths to training run directories."""
+    """Classical controllers are named; learned ones are paths to training run directories or
+    exported bundles."""
     from ernie_traffic.controllers.classical import CLASSICAL
 
     return controller in CLASSICAL
 
 
 def build_controller(controller: str, network: str, work_dir: Path) -> Any:
-    """A classical controller by name, or a learned one loaded from its run directory."""
+    """A classical controller by name, an exported bundle's ONNX policy, or a learned controller
+    loaded from its run directory."""
     if is_classical(controller):
         from ernie_traffic.controllers.classical import classical_controller
 
         return classical_controller(controller, network, work_dir=work_dir)
-    # Imported only here: torch takes seconds to import, and classical cells never need it.
+    if is_bundle(controller):
+        return load_bundle_controller(controller)
+    # Imported only here: torch takes seconds to import, and classical and bundle cells never need it.
     import torch
 
     from ernie_traffic.controllers.learned import load_controller
@@ -90,29 +101,21 @@ class StressedLearnedController:
 
     - ``attack_epsilon`` > 0: each observation first goes through the core's PGD attack (ℓ∞ ball of
       radius ε) that moves the controller's action scores most;
-    - ``min_q_adversary``: a malicious agent (the env's ``malicious_agents`` perturbation) takes the
-      valid action of lowest Q-value. ERNIE-A's threat model picks the action minimising the global Q;
-      QCOMBO's global Q is trained to match the sum of the per-intersection Q-values, so with one
-      agent changed the minimiser is that agent's own lowest-Q action;
     - records the clean observations it sees, for the empirical Lipschitz constant.
     """
 
-    def __init__(self, inner: Any, attack_epsilon: float = 0.0, min_q_adversary: bool = False) -> None:
+    def __init__(self, inner: Any, attack_epsilon: float = 0.0) -> None:
         self.inner = inner
         self.name = inner.name
         self.control = inner.control
         self.additional_files = inner.additional_files
         self.attack_epsilon = attack_epsilon
-        self.min_q_adversary = min_q_adversary
+        self.agents = tuple(inner.spec.agents)
         self.modules = inner.policy_modules
         self.seen: dict[str, list[np.ndarray]] = {agent: [] for agent in self.modules}
-        self._env: Any = None
 
     def reset(self, env: Any) -> None:
         self.inner.reset(env)
-        self._env = env
-        if self.min_q_adversary:
-            env.set_adversary(self._lowest_q_action)
 
     def act(self, observations: dict[str, np.ndarray]) -> dict[str, int]:
         for agent, obs in observations.items():
@@ -121,11 +124,12 @@ class StressedLearnedController:
             observations = {agent: self._attacked(agent, obs) for agent, obs in observations.items()}
         return self.inner.act(observations)
 
-    def _scores(self, agent: str, obs: np.ndarray) -> Any:
+    def scores(self, agent: str, obs: np.ndarray) -> np.ndarray:
+        """The policy's scores of ``agent``'s actions for one clean observation."""
         import torch
 
         with torch.no_grad():
-            return self.modules[agent](torch.as_tensor(obs, dtype=torch.float32)[None])[0]
+            return self.modules[agent](torch.as_tensor(obs, dtype=torch.float32)[None])[0].numpy()
 
     def _attacked(self, agent: str, obs: np.ndarray) -> np.ndarray:
         import torch
@@ -138,14 +142,6 @@ class StressedLearnedController:
             self.modules[agent], clean, epsilon=self.attack_epsilon, divergence=divergence
         )
         return attacked[0].numpy()
-
-    def _lowest_q_action(
-        self, agent: str, observations: dict[str, np.ndarray], actions: dict[str, int]
-    ) -> int:
-        index = self.inner.spec.agents.index(agent)
-        valid = np.asarray(self._env.action_mask)[index]
-        scores = self._scores(agent, observations[agent]).numpy()[: len(valid)]
-        return int(np.argmin(np.where(valid[: len(scores)], scores, np.inf)))
 
     def lipschitz(self, epsilon: float) -> float:
         """Mean over intersections and sampled states of the core's empirical local Lipschitz constant."""
@@ -172,14 +168,32 @@ def run_cell(cell: dict[str, Any]) -> dict[str, float]:
     # Files a cell writes (a Webster program, a demand variant) live and die with it.
     with tempfile.TemporaryDirectory(prefix="ernie-stress-") as work_dir:
         controller = build_controller(cell["controller"], cell["network"], Path(work_dir))
-        if not is_classical(cell["controller"]):
+        if not is_classical(cell["controller"]) and not is_bundle(cell["controller"]):
+            import torch
+
+            # The attack's PGD restarts draw from torch's global generator: seed it so that a cell
+            # gives the same numbers whenever and wherever it runs.
+            torch.manual_seed(cell["seed"])
             controller = StressedLearnedController(
                 controller,
                 attack_epsilon=float(cell["level"]) if cell["perturbation"] == OBSERVATION_ATTACK else 0.0,
-                min_q_adversary=cell["adversary"] == "min_q",
             )
-        episode = run_episode(controller, env_config_for(cell, Path(work_dir)), seed=cell["seed"])
+        driven = controller
+        if cell["adversary"] == "min_q":
+            driven = with_min_q_adversary(controller, cell["controller"])
+        episode = run_episode(driven, env_config_for(cell, Path(work_dir)), seed=cell["seed"])
     metrics = {ours: float(episode[theirs]) for theirs, ours in METRIC_NAMES.items()}
     if cell["family"] == BASELINE and isinstance(controller, StressedLearnedController):
         metrics["lipschitz"] = controller.lipschitz(cell["lipschitz_epsilon"])
     return metrics
+
+
+def with_min_q_adversary(controller: Any, source: str) -> WithAdversary:
+    """``controller`` (a learned one, from run directory or bundle ``source``) whose malicious agents
+    follow ERNIE-A's threat model where the run holds a global Q, else its lowest-score fallback
+    (see :mod:`ernie_traffic.stress.adversaries`)."""
+    global_q = None if is_bundle(source) else load_global_q(source)
+    agents = controller.agents
+    if global_q is not None:
+        return WithAdversary(controller, lambda env: global_q_adversary(global_q, agents, env))
+    return WithAdversary(controller, lambda env: lowest_score_adversary(controller.scores, agents, env))

@@ -21,6 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ernie_traffic.stress.bundled import is_bundle
 from ernie_traffic.stress.cells import BASELINE
 from ernie_traffic.stress.plan import METRICS, NETWORK, Family
 from ernie_traffic.stress.summary import Summary, summarize
@@ -37,6 +38,7 @@ from ernie_traffic.utils.io import atomic_write_bytes, atomic_write_text
 HTML_FILE = "report.html"
 MARKDOWN_FILE = "report.md"
 FIGURE_DIR = "report_figures"
+BUNDLE_LIPSCHITZ = "not measured: an exported bundle has no gradients (measure its run directory)"
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,8 @@ def _lipschitz_table(summary: Summary) -> Table:
         stat = summary.lipschitz.get(controller)
         if stat is not None:
             rows.append([controller, f"{_fmt(stat.mean, 4)} ± {_fmt(stat.std, 4)}"])
+        elif is_bundle(controller):
+            rows.append([controller, BUNDLE_LIPSCHITZ])
     return header, rows
 
 

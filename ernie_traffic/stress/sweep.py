@@ -21,6 +21,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ernie_traffic.errors import UserInputError
+from ernie_traffic.stress.adversaries import load_global_q
+from ernie_traffic.stress.bundled import is_bundle, load_bundle_controller
 from ernie_traffic.stress.cells import BASELINE, cell_key, is_classical, perturbation_fields, run_cell
 from ernie_traffic.stress.plan import (
     NETWORK,
@@ -57,15 +59,17 @@ class Sweep(BaseModel):
 
 
 def expand_cells(sweep: Sweep) -> list[dict[str, Any]]:
-    """Every (controller, family, level, seed) cell, baseline first; attacks only on learned controllers."""
+    """Every (controller, family, level, seed) cell, baseline first; gradient attacks only on the
+    torch policies of run directories (classical controllers and ONNX bundles have no gradients)."""
     plan = sweep.plan
     cells = []
     for controller in sweep.controllers:
         learned = not is_classical(controller)
+        differentiable = learned and not is_bundle(controller)
         runs: list[tuple[str, Family | None, float | str | None]] = [(BASELINE, None, None)]
         for family in plan.families:
-            if family.perturbation == OBSERVATION_ATTACK and not learned:
-                continue  # a gradient attack needs a differentiable policy
+            if family.perturbation == OBSERVATION_ATTACK and not differentiable:
+                continue
             runs += [(family.name, family, level) for level in family.levels]
         for family_name, family, level in runs:
             perturbation = family.perturbation if family else None
@@ -191,6 +195,9 @@ def _controller_problems(sweep: Sweep, networks: list[str]) -> list[str]:
     from ernie_traffic.controllers.learned import load_controller
     from ernie_traffic.stress.compat import incompatibilities
 
+    global_q_adversary_needed = any(
+        f.perturbation == "malicious_agents" and f.adversary == "min_q" for f in sweep.plan.families
+    )
     problems = []
     for controller in sweep.controllers:
         if is_classical(controller):
@@ -201,7 +208,12 @@ def _controller_problems(sweep: Sweep, networks: list[str]) -> list[str]:
             problems.append(f"{controller}: not a classical controller ({known}) nor a trained run/export")
             continue
         try:
-            loaded = load_controller(path)
+            if is_bundle(controller):
+                loaded = load_bundle_controller(path)
+            else:
+                loaded = load_controller(path)
+                if global_q_adversary_needed:
+                    load_global_q(path)  # a malicious-agent cell must not be the first to find it unreadable
         except UserInputError as exc:
             problems.append(str(exc))
             continue

@@ -27,3 +27,46 @@ def untrained_run(tmp_path_factory) -> Path:
     net = SharedAgentNet(spec, [32, 32])
     save_policy(run, policy_record("qcombo", "grid2x2", "q_values", net, [32, 32]))
     return run.path
+
+
+def train_tiny_run(algo: str, root: Path) -> Path:
+    """A real training run on grid2x2 (one 300 s episode, small networks): run directory with config,
+    checkpoint and policy, as ``ernie-traffic train`` leaves it."""
+    from ernie_traffic.algorithms.coma import ComaConfig
+    from ernie_traffic.algorithms.qcombo import QcomboConfig
+    from ernie_traffic.training.config import TrainConfig
+    from ernie_traffic.training.loop import train
+
+    config = TrainConfig(
+        env=TrafficEnvConfig(network="grid2x2", episode_seconds=300),
+        algo=algo,
+        reg="none",
+        episodes=1,
+        eval_episodes=0,
+        qcombo=QcomboConfig(hidden=[32, 32], learning_starts=20, batch_size=16),
+        coma=ComaConfig(hidden=[32, 32]),
+        out_dir=root,
+    )
+    return train(config, run_dir=root / algo).run_dir
+
+
+@pytest.fixture(scope="session")
+def qcombo_run(tmp_path_factory) -> Path:
+    """A QCOMBO run whose checkpoint holds the local Qs and the global Q(s, a)."""
+    return train_tiny_run("qcombo", tmp_path_factory.mktemp("runs"))
+
+
+@pytest.fixture(scope="session")
+def coma_run(tmp_path_factory) -> Path:
+    """A COMA run: a policy of logits, a checkpoint with a critic but no global Q(s, a)."""
+    return train_tiny_run("coma", tmp_path_factory.mktemp("runs"))
+
+
+@pytest.fixture(scope="session")
+def qcombo_bundle(qcombo_run, tmp_path_factory) -> Path:
+    """``qcombo_run`` exported to a controller bundle (``ernie-traffic export``)."""
+    from ernie_traffic.export.run import export_run
+
+    out = tmp_path_factory.mktemp("bundles") / "qcombo"
+    export_run(qcombo_run, out, n_random=200)
+    return out

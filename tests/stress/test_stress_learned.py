@@ -3,37 +3,46 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from stress_helpers import tiny_sweep
 
 from ernie_traffic.envs.traffic import TrafficSignalEnv
-from ernie_traffic.stress import Family, StressPlan, Sweep, expand_cells, run_sweep
-from ernie_traffic.stress.cells import StressedLearnedController, build_controller, env_config_for
+from ernie_traffic.errors import UserInputError
+from ernie_traffic.stress import Family, StressPlan, Sweep, expand_cells, run_sweep, validate_sweep
+from ernie_traffic.stress.adversaries import load_global_q
+from ernie_traffic.stress.cells import (
+    StressedLearnedController,
+    build_controller,
+    env_config_for,
+    with_min_q_adversary,
+)
 from ernie_traffic.stress.report import write_report
 
 
-def test_malicious_agents_take_lowest_q_actions_at_the_configured_rate(untrained_run, tmp_path):
+def malicious_episode(run, horizon, tmp_path):
+    """One episode of ``run``'s controller with malicious agents at every fifth decision (level 1.0),
+    driven as a stress cell drives it; returns (controller, decision steps, decisions replaced, mask,
+    every adversarial choice as (agent, observation, state, requested joint action, chosen action))."""
     plan = StressPlan(
         seeds=[3],
-        horizon=1800,
+        horizon=horizon,
         families=[Family(name="malicious", perturbation="malicious_agents", levels=[1.0])],
     )
-    (cell,) = [c for c in expand_cells(Sweep(network="grid2x2", controllers=[str(untrained_run)], plan=plan))
+    (cell,) = [c for c in expand_cells(Sweep(network="grid2x2", controllers=[str(run)], plan=plan))
                if c["family"] == "malicious"]  # fmt: skip
     assert cell["adversary"] == "min_q"
-    controller = StressedLearnedController(
-        build_controller(cell["controller"], "grid2x2", tmp_path), min_q_adversary=True
-    )
+    controller = StressedLearnedController(build_controller(cell["controller"], "grid2x2", tmp_path))
     env = TrafficSignalEnv(env_config_for(cell, tmp_path))
-    chosen: list[tuple[str, np.ndarray, int]] = []
+    chosen = []
     try:
         observations, _ = env.reset(seed=cell["seed"])
-        controller.reset(env)
+        with_min_q_adversary(controller, str(run)).reset(env)
         adversary = env.adversary
 
         def recording(agent, obs, actions):
             action = adversary(agent, obs, actions)
-            chosen.append((agent, obs[agent].copy(), action))
+            chosen.append((agent, obs[agent].copy(), env.state(), dict(actions), action))
             return action
 
         env.set_adversary(recording)
@@ -45,16 +54,45 @@ def test_malicious_agents_take_lowest_q_actions_at_the_configured_rate(untrained
         mask = np.asarray(env.action_mask)
     finally:
         env.close()
+    return controller, steps, replaced, mask, chosen
 
+
+def test_malicious_agents_minimise_the_global_q_at_the_configured_rate(qcombo_run, tmp_path):
+    controller, steps, replaced, mask, chosen = malicious_episode(qcombo_run, 1800, tmp_path)
     fraction = 0.2  # malicious_agents at level 1.0
     assert steps == 360
     assert abs(replaced / steps - fraction) <= 3 * np.sqrt(fraction * (1 - fraction) / steps)
     assert len(chosen) == replaced
-    for agent, obs, action in chosen:
-        valid = mask[controller.inner.spec.agents.index(agent)]
+
+    global_q = load_global_q(qcombo_run)  # the run's checkpoint: ERNIE-A's global Q(s, a)
+    agents = controller.agents
+    differs_from_local = 0
+    for agent, obs, state, actions, action in chosen:
+        index = agents.index(agent)
+        valid = np.flatnonzero(mask[index])
+        joint = torch.tensor([[actions[a] for a in agents]] * len(valid))
+        joint[:, index] = torch.as_tensor(valid)
         with torch.no_grad():
-            q = controller.modules[agent](torch.as_tensor(obs)[None])[0].numpy()[: len(valid)]
-        assert valid[action] and q[action] == q[valid].min()
+            q = global_q(torch.as_tensor(state).expand(len(valid), -1), joint).numpy()
+        assert action in valid
+        assert q[list(valid).index(action)] == pytest.approx(q.min(), abs=1e-6)
+        local = controller.scores(agent, obs)[valid]
+        differs_from_local += valid[local.argmin()] != action
+    # Not the old approximation (the agent's own lowest local Q): the global Q disagrees with it.
+    assert differs_from_local > 0
+
+
+@pytest.mark.parametrize("run", ["untrained_run", "coma_run"])
+def test_without_a_global_q_malicious_agents_take_their_lowest_score(run, request, tmp_path):
+    """A bare policy.pt (lowest local Q) and a COMA run (least likely action) hold no global Q."""
+    run_dir = request.getfixturevalue(run)
+    assert load_global_q(run_dir) is None
+    controller, _, replaced, mask, chosen = malicious_episode(run_dir, 300, tmp_path)
+    assert len(chosen) == replaced > 0
+    for agent, obs, _, _, action in chosen:
+        valid = mask[controller.agents.index(agent)]
+        scores = controller.scores(agent, obs)[: len(valid)]
+        assert valid[action] and scores[action] == scores[valid].min()
 
 
 def test_learned_controller_sweep_reports_attack_and_lipschitz(untrained_run, tmp_path):
@@ -77,3 +115,21 @@ def test_learned_controller_sweep_reports_attack_and_lipschitz(untrained_run, tm
     assert "lipschitz" not in records[("fixed-time", "baseline")]["metrics"]
     html_path, _ = write_report(tmp_path)
     assert f"{lipschitz:.4f} ± 0.0000" in html_path.read_text()
+
+
+def test_unreadable_checkpoint_is_rejected_before_a_malicious_agent_sweep(qcombo_run, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "policy.pt").write_bytes((qcombo_run / "policy.pt").read_bytes())
+    checkpoint = (qcombo_run / "checkpoint.pt").read_bytes()
+    (run / "checkpoint.pt").write_bytes(checkpoint[: len(checkpoint) // 2])  # a copy cut short
+    malicious = Family(name="malicious", perturbation="malicious_agents", levels=[0.5])
+    plan = StressPlan(seeds=[0], families=[malicious])
+    with pytest.raises(UserInputError) as excinfo:
+        validate_sweep(Sweep(network="grid2x2", controllers=[str(run)], plan=plan))
+    (line,) = str(excinfo.value).splitlines()
+    assert line.startswith(f"{run / 'checkpoint.pt'}: cannot read checkpoint")
+    speed = Family(name="speed", perturbation="speed_factor", levels=[0.5])
+    validate_sweep(
+        Sweep(network="grid2x2", controllers=[str(run)], plan=plan.model_copy(update={"families": [speed]}))
+    )

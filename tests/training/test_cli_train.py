@@ -35,7 +35,7 @@ def test_train_then_evaluate_from_the_command_line(tmp_path, monkeypatch):
     )
     assert evaluated.returncode == 0, evaluated.stderr
     results = json.loads((tmp_path / "ev.json").read_text())
-    assert results[str(run_dir)]["mean"]["throughput"] > 0
+    assert results["qcombo (grid2x2-qcombo-none-seed0)"]["mean"]["throughput"] > 0
     assert results["max-pressure"]["controller"] == "max-pressure"
 
 
