@@ -5,9 +5,9 @@ Read top to bottom: config, the loss pieces as small functions, then the learner
 ``rollout_steps`` environment steps (and at the end of each episode) the on-policy batch is used:
 1. critic targets: TD(λ) returns, bootstrapped by the target critic, of each intersection's own
    reward r_i (``critic_reward: local``, the default) or of the team reward Σ_i r_i (``team``,
-   the paper's COMA; on grid2x2 its per-agent advantages drown in the other agents' noise and
-   the actors do not learn in 100 short episodes, see docs/training.md);
-2. critic: ``critic_epochs`` passes of minibatch regression (+ ERNIE-A on the critic's Q(s, a));
+   the paper's COMA; on grid2x2 each agent's advantage drowns in the other agents' reward noise
+   and it beats random only after more than 40 short episodes, see docs/training.md);
+2. critic Q(s, o_i, (a_-i, ·)): ``critic_epochs`` passes of minibatch regression (+ ERNIE-A on its Q(s, a));
 3. actors: one step on −log π_i(a_i|o_i) · A_i − β H(π_i) (+ ERNIE's KL on each policy), with
    the counterfactual advantage A_i = Q(s, a) − Σ_a' π_i(a'|o_i) Q(s, (a_-i, a')), divided by
    its standard deviation over the batch.
