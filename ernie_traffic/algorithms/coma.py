@@ -3,8 +3,11 @@ and a counterfactual baseline; ERNIE / ERNIE-A regularize it.
 
 Read top to bottom: config, the loss pieces as small functions, then the learner. Every
 ``rollout_steps`` environment steps (and at the end of each episode) the on-policy batch is used:
-1. critic targets: TD(λ) returns of the team reward Σ_i r_i, bootstrapped by the target critic;
-2. critic: ``critic_epochs`` passes of minibatch regression (+ ERNIE-A on the critic's Q(s, a));
+1. critic targets: TD(λ) returns, bootstrapped by the target critic, of each intersection's own
+   reward r_i (``critic_reward: local``, the default) or of the team reward Σ_i r_i (``team``,
+   the paper's COMA; on grid2x2 each agent's advantage drowns in the other agents' reward noise
+   and it beats random only after more than 40 short episodes, see docs/training.md);
+2. critic Q(s, o_i, (a_-i, ·)): ``critic_epochs`` passes of minibatch regression (+ ERNIE-A on its Q(s, a));
 3. actors: one step on −log π_i(a_i|o_i) · A_i − β H(π_i) (+ ERNIE's KL on each policy), with
    the counterfactual advantage A_i = Q(s, a) − Σ_a' π_i(a'|o_i) Q(s, (a_-i, a')), divided by
    its standard deviation over the batch.
@@ -13,7 +16,7 @@ Read top to bottom: config, the loss pieces as small functions, then the learner
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -33,12 +36,15 @@ class ComaConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     hidden: list[int] = Field([128, 128], description="hidden layer widths of actor and critic")
-    actor_lr: float = Field(5e-4, gt=0, description="actor learning rate")
+    actor_lr: float = Field(1e-3, gt=0, description="actor learning rate")
     critic_lr: float = Field(1e-3, gt=0, description="critic learning rate")
     gamma: float = Field(0.95, gt=0, le=1, description="discount factor")
     td_lambda: float = Field(0.8, ge=0, le=1, description="λ of the critic's TD(λ) targets")
-    rollout_steps: int = Field(60, ge=1, description="environment steps per on-policy batch")
-    critic_epochs: int = Field(4, ge=1, description="passes over each batch for the critic")
+    critic_reward: Literal["local", "team"] = Field(
+        "local", description="critic target: each intersection's own reward, or their sum (paper)"
+    )
+    rollout_steps: int = Field(30, ge=1, description="environment steps per on-policy batch")
+    critic_epochs: int = Field(10, ge=1, description="passes over each batch for the critic")
     minibatch_size: int = Field(32, ge=1, description="time steps per critic minibatch")
     entropy_coef: float = Field(0.01, ge=0, description="β, weight of the policy entropy bonus")
     target_tau: float = Field(0.25, gt=0, le=1, description="Polyak rate of the target critic per batch")
@@ -59,7 +65,8 @@ def counterfactual_advantage(q_all: torch.Tensor, probs: torch.Tensor, actions: 
 def td_lambda_returns(
     rewards: torch.Tensor, next_q: torch.Tensor, terminal: torch.Tensor, gamma: float, lam: float
 ) -> torch.Tensor:
-    """TD(λ) targets [T, N] from team rewards [T], next-step target values [T, N], terminal [T]."""
+    """TD(λ) targets [T, N] from rewards [T] (team) or [T, N] (per agent), next-step target values
+    [T, N] and terminal flags [T]."""
     returns = torch.empty_like(next_q)
     following = next_q[-1]
     for t in reversed(range(rewards.shape[0])):
@@ -137,11 +144,11 @@ class Coma:
         with torch.no_grad():
             last = self.act(batch["next_obs"][-1], batch["next_mask"][-1], explore=True)
             next_actions = torch.cat([batch["actions"][1:], last[None]])
-            next_q = self.critic_target(batch["next_state"], next_actions)
+            next_q = self.critic_target(batch["next_state"], batch["next_obs"], next_actions)
             next_q = next_q.gather(-1, next_actions[..., None]).squeeze(-1)
-            team_reward = batch["rewards"].sum(-1)
+            rewards = batch["rewards"] if self.config.critic_reward == "local" else batch["rewards"].sum(-1)
             return td_lambda_returns(
-                team_reward, next_q, batch["terminal"], self.config.gamma, self.config.td_lambda
+                rewards, next_q, batch["terminal"], self.config.gamma, self.config.td_lambda
             )
 
     def update_critic(self, batch: dict[str, torch.Tensor], targets: torch.Tensor) -> dict[str, float]:
@@ -151,15 +158,15 @@ class Coma:
         for _ in range(c.critic_epochs):
             order = torch.randperm(steps, generator=self.generator)
             for index in order.split(c.minibatch_size):
-                state, actions = batch["state"][index], batch["actions"][index]
-                q_taken = self.critic(state, actions).gather(-1, actions[..., None]).squeeze(-1)
+                state, obs, actions = batch["state"][index], batch["obs"][index], batch["actions"][index]
+                q_taken = self.critic(state, obs, actions).gather(-1, actions[..., None]).squeeze(-1)
                 loss = F.mse_loss(q_taken, targets[index])
                 total = loss
                 if self.regularizers.joint_action is not None:
                     sub = self.regularizers.sample_index(len(index), self.generator)
                     reg = self.regularizers.joint_action(
-                        self.critic.joint_value,
-                        state[sub],
+                        self.joint_value,
+                        torch.cat([state, obs.flatten(1)], dim=-1)[sub],
                         actions[sub],
                         action_mask=batch["mask"][index][sub],
                     )
@@ -175,11 +182,19 @@ class Coma:
             stats["regularizer"] = sum(regs) / len(regs)
         return stats
 
+    def joint_value(self, state_and_obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """The critic's Q(s, a) with state and flattened observations in one tensor: the form the
+        joint-action regularizer searches over (it treats the first argument as opaque rows)."""
+        state, obs = state_and_obs.split(
+            [self.spec.state_dim, state_and_obs.shape[-1] - self.spec.state_dim], -1
+        )
+        return self.critic.joint_value(state, obs.reshape(len(obs), self.spec.n_agents, -1), actions)
+
     def update_actors(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         spec = self.spec
         logits = self.logits(batch["obs"], batch["mask"])
         with torch.no_grad():
-            q_all = self.critic(batch["state"], batch["actions"])
+            q_all = self.critic(batch["state"], batch["obs"], batch["actions"])
             advantages = counterfactual_advantage(q_all, logits.softmax(-1), batch["actions"])
             # scale-free policy steps: the critic's values grow with the reward scale and horizon
             advantages = advantages / (advantages.std() + 1e-8)

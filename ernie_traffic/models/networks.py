@@ -180,25 +180,30 @@ class GlobalQ(nn.Module):
 class CentralCritic(nn.Module):
     """COMA's critic: for agent i, Q(s, (a_-i, ·)) over all of i's actions in one pass.
 
-    Input per agent: global state, the other agents' actions (one-hot, own block zeroed) and
-    the agent's one-hot index; output ``[B, N, max_actions]``.
+    Input per agent (as in Foerster et al. 2018): global state, the agent's own observation, the
+    other agents' actions (one-hot, own block zeroed) and the agent's one-hot index; output
+    ``[B, N, max_actions]``. The own observation is already somewhere in the state, but handing it
+    over at a fixed place is what lets a small critic see how its own phase choice matters (without
+    it COMA's counterfactual advantages stayed noise on grid2x2, docs/training.md).
     """
 
     def __init__(self, spec: MultiAgentSpec, hidden: Sequence[int]) -> None:
         super().__init__()
         self.spec = spec
         n, a = spec.n_agents, spec.max_actions
-        self.body = MLP(spec.state_dim + n * a + n, hidden, a)
+        self.body = MLP(spec.state_dim + spec.max_obs + n * a + n, hidden, a)
         # others[i] zeroes agent i's own one-hot block of the joint action
         others = 1.0 - torch.eye(n).repeat_interleave(a, dim=1)
         self.register_buffer("others", others)
 
-    def forward(self, state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    def forward(self, state: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """[B, S] state, [B, N, max_obs] observations, Long [B, N] actions -> [B, N, max_actions]."""
         batch, n = state.shape[0], self.spec.n_agents
         joint = joint_action_one_hot(actions, self.spec.max_actions)
         inputs = torch.cat(
             [
                 state[:, None, :].expand(-1, n, -1),
+                obs,
                 joint[:, None, :] * self.others,
                 torch.eye(n, device=state.device).expand(batch, -1, -1),
             ],
@@ -206,7 +211,7 @@ class CentralCritic(nn.Module):
         )
         return self.body(inputs)
 
-    def joint_value(self, state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    def joint_value(self, state: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Q(s, a) as a scalar per sample: the agents' estimates of the taken joint action, averaged."""
-        q = self(state, actions).gather(-1, actions[..., None]).squeeze(-1)
+        q = self(state, obs, actions).gather(-1, actions[..., None]).squeeze(-1)
         return q.mean(dim=-1)

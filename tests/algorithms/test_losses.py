@@ -40,16 +40,17 @@ def test_central_critic_row_of_an_agent_ignores_that_agents_own_action():
     torch.manual_seed(0)
     spec = MultiAgentSpec(("a", "b", "c"), (2, 2, 2), (2, 3, 3), state_dim=4)
     critic = CentralCritic(spec, hidden=[16])
-    state = torch.randn(1, 4)
+    state, obs = torch.randn(1, 4), torch.randn(1, 3, 2)
     for own in range(3):
         for i in range(3):
             base = torch.tensor([[0, 1, 2]])
             changed = base.clone()
             changed[0, i] = own % spec.n_actions[i]
-            assert torch.allclose(critic(state, base)[0, i], critic(state, changed)[0, i])
+            assert torch.allclose(critic(state, obs, base)[0, i], critic(state, obs, changed)[0, i])
     # while another agent's action does change it
     assert not torch.allclose(
-        critic(state, torch.tensor([[0, 0, 0]]))[0, 0], critic(state, torch.tensor([[0, 2, 0]]))[0, 0]
+        critic(state, obs, torch.tensor([[0, 0, 0]]))[0, 0],
+        critic(state, obs, torch.tensor([[0, 2, 0]]))[0, 0],
     )
 
 
