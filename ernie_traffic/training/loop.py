@@ -139,7 +139,13 @@ def train(
             config.algo, spec, config.algo_config, config.reg, config.regularizer, seed=config.seed
         )
         if checkpoint is not None:
-            learner.load_state_dict(checkpoint["learner"])
+            try:
+                learner.load_state_dict(checkpoint["learner"])
+            except (KeyError, RuntimeError, ValueError) as exc:  # networks of another shape or version
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise UserInputError(
+                    f"{run.checkpoint}: checkpoint does not fit this run's {config.algo} networks: {first}"
+                ) from exc
             _restore_rng(checkpoint["rng"])
             run.keep_metrics_before(start)
         for episode in range(start, config.episodes):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ def save_torch(path: Path, obj: Any) -> Path:
 def load_torch(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError) as exc:
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
         raise UserInputError(f"{path}: cannot read checkpoint: {exc}") from exc
 
 

@@ -70,6 +70,12 @@ def test_checkpoint_from_another_network_or_algorithm_is_refused(tmp_path):
         train(config.model_copy(update={"algo": "coma"}), run, resume=True)
     with pytest.raises(UserInputError, match="already holds a run"):
         train(config, run)
+    wider = config.model_copy(update={"qcombo": config.qcombo.model_copy(update={"hidden": [32]})})
+    with pytest.raises(UserInputError, match=r"checkpoint\.pt: checkpoint does not fit this run's qcombo"):
+        train(wider, run, resume=True)
+    (run / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(UserInputError, match=r"checkpoint\.pt: cannot read checkpoint"):
+        train(config, run, resume=True)
 
 
 def test_run_directory_holds_config_metrics_policy_and_evaluation(tmp_path):
