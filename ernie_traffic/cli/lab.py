@@ -12,7 +12,8 @@ from ernie_traffic.lab.config import MEANFIELD_LEARNERS, PARTICLE_LEARNERS, LabR
 from ernie_traffic.utils.config_files import load_config
 
 app = typer.Typer(
-    help="ERNIE on the multi-agent particle environments (mpe2) and on mean-field cooperative navigation.",
+    help="ERNIE on the multi-agent particle environments (mpe2), mean-field cooperative navigation and "
+    "multi-drone hover (pybullet).",
     no_args_is_help=True,
 )
 DEFAULT_NOISE = "0,0.05,0.1,0.2,0.3"
@@ -33,7 +34,9 @@ def _group(family: str, learners: tuple[str, ...], help_text: str) -> typer.Type
         task: Annotated[
             str | None, typer.Option(help="Particle task (simple_spread, simple_tag, ...).")
         ] = None,
-        n_agents: Annotated[int | None, typer.Option(help="Agents in cooperative navigation.")] = None,
+        n_agents: Annotated[
+            int | None, typer.Option(help="Agents in cooperative navigation; drones in drones runs.")
+        ] = None,
         episodes: Annotated[int | None, typer.Option(help="Training episodes.")] = None,
         seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
         resume: Annotated[
@@ -47,7 +50,7 @@ def _group(family: str, learners: tuple[str, ...], help_text: str) -> typer.Type
         overrides = {
             "learner": learner,
             "env.task": task,
-            "env.n_agents": n_agents,
+            "env.n_drones" if family == "drones" else "env.n_agents": n_agents,
             "episodes": episodes,
             "seed": seed,
         }
@@ -114,4 +117,12 @@ app.add_typer(
 app.add_typer(
     _group("meanfield", MEANFIELD_LEARNERS, "Mean-field MADDPG and mean-field ERNIE on N-agent navigation."),
     name="meanfield",
+)
+app.add_typer(
+    _group(
+        "drones",
+        PARTICLE_LEARNERS,
+        "MADDPG and its variants on multi-drone hover (PyFlyt on pybullet; needs the drones extra).",
+    ),
+    name="drones",
 )
