@@ -69,6 +69,17 @@ def test_observation_noise_is_seeded_and_leaves_physics_alone():
     np.testing.assert_array_equal(again.reset(seed=1)[0]["uav_0"], noisy_obs["uav_0"])
 
 
+def test_velocity_mode_holds_position_under_a_zero_command():
+    env = make_drone_env(DroneEnvConfig(flight_mode="velocity"))
+    start, _ = env.reset(seed=0)
+    for _ in range(20):
+        observations, rewards, *_ = env.step(dict.fromkeys(env.agents, np.full(4, 0.5, np.float32)))
+    assert env.agents  # nobody crashed
+    for agent, obs in observations.items():
+        assert np.linalg.norm(obs[9:12] - start[agent][9:12]) < 0.2
+        assert rewards[agent] > 0.8
+
+
 def test_config_rejects_an_agent_rate_that_does_not_divide_the_physics_rate():
     with pytest.raises(ValueError, match="agent_hz must divide 120"):
         DroneEnvConfig(agent_hz=50)

@@ -14,10 +14,11 @@ from ernie_traffic.lab.evaluate import episode_returns, random_policy_returns
 from ernie_traffic.lab.train import train
 from ernie_traffic.utils.config_files import load_config
 
-# Random actions tumble the drones into the ground within a second (about -430 per 2 s episode);
-# 150 episodes of MADDPG (about a minute) keep them flying (about -50 on this seed). The margin is
-# several times the random policy's standard error over the 10 evaluation episodes.
-MARGIN = 150.0
+# Body-rate control: random actions (and the untrained actor) tumble the drones into the ground
+# within about a second (about -72 per 2 s episode, std 36 over the 10 evaluation episodes); 150
+# episodes of MADDPG with 16 updates each (about a minute) reach about -29 on this seed. The margin
+# is twice the random policy's standard error; shorter runs (8 updates per episode) did not clear it.
+MARGIN = 25.0
 
 
 @pytest.mark.slow
@@ -28,7 +29,7 @@ def test_maddpg_beats_random_actions_on_two_drone_hover(tmp_path):
         env={"n_drones": 2},
         episodes=150,
         warmup_episodes=10,
-        updates_per_episode=8,
+        updates_per_episode=16,
         seed=0,
         algorithm={"hidden": 32, "batch_size": 64},
     )

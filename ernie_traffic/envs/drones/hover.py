@@ -2,10 +2,11 @@
 
 PyFlyt's ``MAQuadXHoverEnvV2`` flies N quadrotors (``flight_mode`` 0: body rates and collective
 thrust) and rewards each for staying at its start point upright (``1 - distance - 0.1·tilt`` per
-physics step); a crash or leaving the flight dome costs 100. :class:`DroneHoverEnv` adapts it to the lab's learners:
+physics step); a crash or leaving the flight dome costs 100. :class:`DroneHoverEnv` adapts it
+to the lab's learners:
 
 * actions are normalised to [0, 1]^4 (the MADDPG actors' sigmoid range) and mapped linearly onto
-  PyFlyt's rates in [-π, π] rad/s and thrust in [0, 0.8];
+  the flight mode's setpoints (:data:`FLIGHT_MODES`);
 * observations are float32; rewards are PyFlyt's averaged over the physics steps of a decision;
 * the episode ends for the whole team when any drone crashes or leaves the dome, so every step is a
   joint transition of all N drones (what the centralised critics are trained on);
@@ -17,7 +18,7 @@ physics step); a crash or leaving the flight dome costs 100. :class:`DroneHoverE
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from gymnasium import spaces
@@ -29,6 +30,14 @@ from ernie_traffic.errors import UserInputError
 
 PHYSICS_HZ = 120  # PyFlyt's fixed physics rate; the agent rate must divide it
 
+#: How the normalised actions command a drone: PyFlyt flight mode, and the range [0, 1] maps onto.
+FLIGHT_MODES: dict[str, tuple[int, list[float], list[float]]] = {
+    # body rates (rad/s) and collective thrust: the policy stabilises the attitude itself
+    "rates": (0, [-np.pi, -np.pi, -np.pi, 0.0], [np.pi, np.pi, np.pi, 0.8]),
+    # ground velocities vx, vy (m/s), yaw rate (rad/s), vz (m/s) through PyFlyt's cascaded PID
+    "velocity": (6, [-1.0, -1.0, -1.0, -1.0], [1.0, 1.0, 1.0, 1.0]),
+}
+
 
 class DroneEnvConfig(BaseModel):
     """The hover task and its perturbations (all default to none)."""
@@ -37,6 +46,11 @@ class DroneEnvConfig(BaseModel):
 
     n_drones: int = Field(2, ge=1, le=8, description="Drones, started 1 m apart on a line 1 m above ground.")
     max_seconds: float = Field(2.0, gt=0, description="Simulated seconds per episode.")
+    flight_mode: Literal["rates", "velocity"] = Field(
+        "rates",
+        description="rates: body rates and thrust (PyFlyt mode 0); velocity: ground-velocity setpoints "
+        "held by PyFlyt's PID (mode 6).",
+    )
     agent_hz: int = Field(20, ge=1, le=PHYSICS_HZ, description="Decisions per simulated second.")
     observation_noise: float = Field(
         0.0, ge=0.0, description="Standard deviation of Gaussian noise added to every observation."
@@ -78,13 +92,14 @@ class DroneHoverEnv(ParallelEnv):
             max_duration_seconds=config.max_seconds,
             agent_hz=config.agent_hz,
             angle_representation="euler",
+            flight_mode=FLIGHT_MODES[config.flight_mode][0],
         )
         self.possible_agents = list(self._env.possible_agents)
         self.agents: list[str] = []
-        pyflyt_actions = self._env.action_space(None)
-        self._action_low = pyflyt_actions.low.astype(np.float32)
-        self._action_range = (pyflyt_actions.high - pyflyt_actions.low).astype(np.float32)
-        self._action_space = spaces.Box(0.0, 1.0, pyflyt_actions.shape, np.float32)
+        _, low, high = FLIGHT_MODES[config.flight_mode]
+        self._action_low = np.array(low, np.float32)
+        self._action_range = np.array(high, np.float32) - self._action_low
+        self._action_space = spaces.Box(0.0, 1.0, self._action_low.shape, np.float32)
         obs_shape = self._env.observation_space(None).shape
         self._observation_space = spaces.Box(-np.inf, np.inf, obs_shape, np.float32)
 
