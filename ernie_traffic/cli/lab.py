@@ -4,6 +4,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -78,6 +80,14 @@ def _group(family: str, learners: tuple[str, ...], help_text: str) -> typer.Type
             float, typer.Option(min=0.0, help="Also evaluate under the core's PGD attack of this ℓ2 radius.")
         ] = 0.0,
         seed: Annotated[int, typer.Option(help="Seed of the evaluation episodes and noise.")] = 0,
+        env_field: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--env",
+                help="FIELD=VALUE: evaluate in a changed env, e.g. --env mass_scale=1.3 --env wind_speed=2 "
+                "(drones); repeatable.",
+            ),
+        ] = None,
     ) -> None:
         """Return versus observation noise (and PGD attack); writes RUN_DIR/evaluation.json."""
         from ernie_traffic.lab.evaluate import episode_returns, noise_sweep
@@ -91,19 +101,39 @@ def _group(family: str, learners: tuple[str, ...], help_text: str) -> typer.Type
         if not levels or min(levels) < 0:
             raise UserInputError(f"--noise {noise!r}: expected one or more levels >= 0")
         run_config, learner = load_learner(run_dir)
-        rows = noise_sweep(learner, run_config.env, levels, episodes, seed)
+        env = _changed_env(run_config.env, env_field or [])
+        rows = noise_sweep(learner, env, levels, episodes, seed)
         result: dict = {"run": str(run_dir), "episodes": episodes, "seed": seed, "noise_sweep": rows}
+        if env_field:
+            result["env"] = env.model_dump(mode="json")
         table = Table("noise σ", "mean return", "std")
         for row in rows:
             table.add_row(f"{row['noise']:g}", f"{row['mean_return']:.2f}", f"{row['std_return']:.2f}")
         if attack_epsilon > 0:
-            attacked = episode_returns(learner, run_config.env, episodes, seed, attack_epsilon=attack_epsilon)
+            attacked = episode_returns(learner, env, episodes, seed, attack_epsilon=attack_epsilon)
             result["attack"] = {"epsilon": attack_epsilon, "mean_return": float(attacked.mean())}
             table.add_row(f"PGD ε={attack_epsilon:g}", f"{attacked.mean():.2f}", f"{attacked.std():.2f}")
         RunDirectory(run_dir).save_evaluation(result)
         Console().print(table)
 
     return group
+
+
+def _changed_env(env: BaseModel, assignments: list[str]) -> BaseModel:
+    """``env`` with ``FIELD=VALUE`` assignments applied and validated (values parsed as YAML scalars)."""
+    updates = {}
+    fields = type(env).model_fields
+    for assignment in assignments:
+        field, sep, value = assignment.partition("=")
+        if not sep or field not in fields:
+            raise UserInputError(
+                f"--env {assignment!r}: expected FIELD=VALUE with FIELD one of {', '.join(fields)}"
+            )
+        updates[field] = yaml.safe_load(value)
+    try:
+        return type(env).model_validate({**env.model_dump(), **updates})
+    except ValidationError as exc:
+        raise UserInputError(f"--env {' '.join(assignments)}: {exc.errors()[0]['msg']}") from exc
 
 
 app.add_typer(

@@ -9,6 +9,7 @@ pytest.importorskip("PyFlyt")
 from typer.testing import CliRunner
 
 from ernie_traffic.cli.lab import app
+from ernie_traffic.errors import UserInputError
 from ernie_traffic.lab.config import LabRunConfig
 from ernie_traffic.lab.evaluate import episode_returns, random_policy_returns
 from ernie_traffic.lab.train import train
@@ -16,7 +17,7 @@ from ernie_traffic.utils.config_files import load_config
 
 # Body-rate control: random actions (and the untrained actor) tumble the drones into the ground
 # within about a second (about -72 per 2 s episode, std 36 over the 10 evaluation episodes); 150
-# episodes of MADDPG with 16 updates each (about a minute) reach about -29 on this seed. The margin
+# episodes of MADDPG with 16 updates each (about 25 s) reach about -29 on this seed. The margin
 # is twice the random policy's standard error; shorter runs (8 updates per episode) did not clear it.
 MARGIN = 25.0
 
@@ -39,7 +40,7 @@ def test_maddpg_beats_random_actions_on_two_drone_hover(tmp_path):
     assert learned > random + MARGIN, (learned, random)
 
 
-def test_cli_trains_and_evaluates_a_drone_run(tmp_path):
+def test_cli_trains_and_evaluates_a_drone_run_also_in_a_changed_env(tmp_path):
     run_dir = tmp_path / "hover"
     runner = CliRunner()
     common = ["drones", "train", str(run_dir), "--learner", "ernie", "--n-agents", "2", "--quiet"]
@@ -48,5 +49,14 @@ def test_cli_trains_and_evaluates_a_drone_run(tmp_path):
     assert load_config(LabRunConfig, run_dir / "config.yaml").env.n_drones == 2
     result = runner.invoke(app, ["drones", "evaluate", str(run_dir), "--noise", "0,0.5", "--episodes", "2"])
     assert result.exit_code == 0, result.output
-    sweep = json.loads((run_dir / "evaluation.json").read_text())["noise_sweep"]
-    assert [row["noise"] for row in sweep] == [0.0, 0.5]
+    evaluation = json.loads((run_dir / "evaluation.json").read_text())
+    assert [row["noise"] for row in evaluation["noise_sweep"]] == [0.0, 0.5]
+    assert "env" not in evaluation
+
+    heavy = ["drones", "evaluate", str(run_dir), "--noise", "0", "--episodes", "2", "--env", "mass_scale=1.5"]
+    result = runner.invoke(app, heavy)
+    assert result.exit_code == 0, result.output
+    evaluation = json.loads((run_dir / "evaluation.json").read_text())
+    assert evaluation["env"]["mass_scale"] == 1.5
+    result = runner.invoke(app, [*heavy[:3], "--env", "mass=2"])
+    assert isinstance(result.exception, UserInputError) and "mass_scale" in str(result.exception)
