@@ -1,6 +1,7 @@
 """Reward versus observation noise: MADDPG, M3DDPG, Baseline-Gaussian and ERNIE (paper figure 3),
 mean-field MADDPG versus mean-field ERNIE for N agents (paper figure 4), and mean-field ERNIE
-with hidden widths 32/64/128/256 (``--part width``, paper figure 4d), over seeds.
+with hidden widths 32/64/128/256 (``--part width``, paper figure 4d), and the particle learners on
+multi-drone hover (``--part drones``; run with the drones extra's interpreter), over seeds.
 
 Every (learner, seed) run is trained from scratch, then evaluated at each noise level on the same
 evaluation episodes; results are written per run (so an interrupted benchmark resumes) and
@@ -86,6 +87,11 @@ def jobs_for(args: argparse.Namespace) -> list[dict]:
                     jobs.append(
                         _job(args, {"group": f"meanfield N={n}", "learner": learner, "seed": seed}, config)
                     )
+        if args.part == "drones":
+            for learner in PARTICLE:
+                config = {"family": "drones", "learner": learner, "seed": seed, "env": {"n_drones": 2},
+                          "algorithm": algorithm, **common}  # fmt: skip
+                jobs.append(_job(args, {"group": "drones N=2", "learner": learner, "seed": seed}, config))
         if args.part == "width":
             # `hidden` is the width of both hidden layers of the actor and of the critic.
             env = {"n_agents": args.n_agents[0], "nearest_neighbors": True}
@@ -132,7 +138,7 @@ def summarise(results: list[dict], noise: list[float], floors: dict[str, float])
     for group in groups:
         rows = [r for r in results if r["group"] == group]
         learners = list(dict.fromkeys(r["learner"] for r in rows))
-        baseline = "maddpg" if group.startswith("particle") else "baseline"
+        baseline = "baseline" if group.startswith("meanfield") else "maddpg"
         lines.append(f"\n### {group}  (mean ± std of the mean per-agent episode return over seeds)\n")
         lines.append("| learner | seeds | train s | " + " | ".join(f"σ={x:g}" for x in noise) + " |")
         lines.append("|---|---|---|" + "---|" * len(noise))
@@ -162,9 +168,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench-out/particle"))
     parser.add_argument(
         "--part",
-        choices=("particle", "meanfield", "all", "width"),
+        choices=("particle", "meanfield", "all", "width", "drones"),
         default="all",
-        help="all = particle + meanfield; width = mean-field ERNIE at each --widths (N = first --n-agents)",
+        help="all = particle + meanfield; width = mean-field ERNIE at each --widths (N = first --n-agents); "
+        "drones = the particle learners on 2-drone hover",
     )
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--episodes", type=int, default=1500, help="training episodes per run")
