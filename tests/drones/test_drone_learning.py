@@ -15,15 +15,17 @@ from ernie_traffic.lab.evaluate import episode_returns, random_policy_returns
 from ernie_traffic.lab.train import train
 from ernie_traffic.utils.config_files import load_config
 
-# Body-rate control: random actions (and the untrained actor) tumble the drones into the ground
-# within about a second (about -72 per 2 s episode, std 36 over the 10 evaluation episodes); 150
-# episodes of MADDPG with 16 updates each (about 25 s) reach about -29 on this seed. The margin
-# is twice the random policy's standard error; shorter runs (8 updates per episode) did not clear it.
+# Body-rate control: random actions tumble the drones into the ground within about a second (about
+# -72 per 2 s episode, std 36 over the 10 evaluation episodes); 150 episodes of MADDPG with 16
+# updates each (about 25 s) reach about -29 on this seed. What it learns is NOT hovering: the greedy
+# policy saturates (zero thrust, fixed rates) and drops the drones upright to the ground within 0.4 s,
+# which the reward prefers to tumbling. The test therefore shows that the loop, the learner and the
+# env optimise the return together, not that MADDPG solves hover in this budget (docs/lab.md).
 MARGIN = 25.0
 
 
 @pytest.mark.slow
-def test_maddpg_beats_random_actions_on_two_drone_hover(tmp_path):
+def test_maddpg_improves_the_return_over_random_actions_on_two_drone_hover(tmp_path):
     config = LabRunConfig(
         family="drones",
         learner="maddpg",
