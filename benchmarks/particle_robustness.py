@@ -1,5 +1,7 @@
 """Reward versus observation noise: MADDPG, M3DDPG, Baseline-Gaussian and ERNIE (paper figure 3),
-and mean-field MADDPG versus mean-field ERNIE for N agents (paper figure 4), over seeds.
+mean-field MADDPG versus mean-field ERNIE for N agents (paper figure 4), and mean-field ERNIE
+with hidden widths 32/64/128/256 (``--part width``, paper figure 4d), and the particle learners on
+multi-drone hover (``--part drones``; run with the drones extra's interpreter), over seeds.
 
 Every (learner, seed) run is trained from scratch, then evaluated at each noise level on the same
 evaluation episodes; results are written per run (so an interrupted benchmark resumes) and
@@ -85,6 +87,19 @@ def jobs_for(args: argparse.Namespace) -> list[dict]:
                     jobs.append(
                         _job(args, {"group": f"meanfield N={n}", "learner": learner, "seed": seed}, config)
                     )
+        if args.part == "drones":
+            for learner in PARTICLE:
+                config = {"family": "drones", "learner": learner, "seed": seed, "env": {"n_drones": 2},
+                          "algorithm": algorithm, **common}  # fmt: skip
+                jobs.append(_job(args, {"group": "drones N=2", "learner": learner, "seed": seed}, config))
+        if args.part == "width":
+            # `hidden` is the width of both hidden layers of the actor and of the critic.
+            env = {"n_agents": args.n_agents[0], "nearest_neighbors": True}
+            for width in args.widths:
+                config = {"family": "meanfield", "learner": "ernie", "seed": seed, "env": env,
+                          "algorithm": {**algorithm, "hidden": width}, **common}  # fmt: skip
+                key = {"group": f"width={width} N={args.n_agents[0]}", "learner": "ernie", "seed": seed}
+                jobs.append(_job(args, key, config))
     return jobs
 
 
@@ -117,12 +132,13 @@ def random_floor(jobs: list[dict]) -> dict[str, float]:
 def summarise(results: list[dict], noise: list[float], floors: dict[str, float]) -> str:
     lines = []
     groups = sorted(
-        {r["group"] for r in results}, key=lambda g: (g.startswith("meanfield"), int(g.split("=")[1]))
+        {r["group"] for r in results},
+        key=lambda g: (not g.startswith("particle"), g.split("=")[0], int(g.split("=")[1].split()[0])),
     )
     for group in groups:
         rows = [r for r in results if r["group"] == group]
         learners = list(dict.fromkeys(r["learner"] for r in rows))
-        baseline = "maddpg" if group.startswith("particle") else "baseline"
+        baseline = "baseline" if group.startswith("meanfield") else "maddpg"
         lines.append(f"\n### {group}  (mean ± std of the mean per-agent episode return over seeds)\n")
         lines.append("| learner | seeds | train s | " + " | ".join(f"σ={x:g}" for x in noise) + " |")
         lines.append("|---|---|---|" + "---|" * len(noise))
@@ -150,12 +166,19 @@ def summarise(results: list[dict], noise: list[float], floors: dict[str, float])
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("bench-out/particle"))
-    parser.add_argument("--part", choices=("particle", "meanfield", "all"), default="all")
+    parser.add_argument(
+        "--part",
+        choices=("particle", "meanfield", "all", "width", "drones"),
+        default="all",
+        help="all = particle + meanfield; width = mean-field ERNIE at each --widths (N = first --n-agents); "
+        "drones = the particle learners on 2-drone hover",
+    )
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--episodes", type=int, default=1500, help="training episodes per run")
     parser.add_argument("--updates-per-episode", type=int, default=4)
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128, 256])
     parser.add_argument("--n-agents", type=int, nargs="+", default=[3, 6, 10])
     parser.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.5, 1.0, 1.5])
     parser.add_argument("--eval-episodes", type=int, default=20)

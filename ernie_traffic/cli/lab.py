@@ -4,6 +4,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -12,7 +14,8 @@ from ernie_traffic.lab.config import MEANFIELD_LEARNERS, PARTICLE_LEARNERS, LabR
 from ernie_traffic.utils.config_files import load_config
 
 app = typer.Typer(
-    help="ERNIE on the multi-agent particle environments (mpe2) and on mean-field cooperative navigation.",
+    help="ERNIE on the multi-agent particle environments (mpe2), mean-field cooperative navigation and "
+    "multi-drone hover (pybullet).",
     no_args_is_help=True,
 )
 DEFAULT_NOISE = "0,0.05,0.1,0.2,0.3"
@@ -33,7 +36,9 @@ def _group(family: str, learners: tuple[str, ...], help_text: str) -> typer.Type
         task: Annotated[
             str | None, typer.Option(help="Particle task (simple_spread, simple_tag, ...).")
         ] = None,
-        n_agents: Annotated[int | None, typer.Option(help="Agents in cooperative navigation.")] = None,
+        n_agents: Annotated[
+            int | None, typer.Option(help="Agents in cooperative navigation; drones in drones runs.")
+        ] = None,
         episodes: Annotated[int | None, typer.Option(help="Training episodes.")] = None,
         seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
         resume: Annotated[
@@ -47,7 +52,7 @@ def _group(family: str, learners: tuple[str, ...], help_text: str) -> typer.Type
         overrides = {
             "learner": learner,
             "env.task": task,
-            "env.n_agents": n_agents,
+            "env.n_drones" if family == "drones" else "env.n_agents": n_agents,
             "episodes": episodes,
             "seed": seed,
         }
@@ -75,6 +80,14 @@ def _group(family: str, learners: tuple[str, ...], help_text: str) -> typer.Type
             float, typer.Option(min=0.0, help="Also evaluate under the core's PGD attack of this ℓ2 radius.")
         ] = 0.0,
         seed: Annotated[int, typer.Option(help="Seed of the evaluation episodes and noise.")] = 0,
+        env_field: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--env",
+                help="FIELD=VALUE: evaluate in a changed env, e.g. --env mass_scale=1.3 --env wind_speed=2 "
+                "(drones); repeatable.",
+            ),
+        ] = None,
     ) -> None:
         """Return versus observation noise (and PGD attack); writes RUN_DIR/evaluation.json."""
         from ernie_traffic.lab.evaluate import episode_returns, noise_sweep
@@ -88,19 +101,39 @@ def _group(family: str, learners: tuple[str, ...], help_text: str) -> typer.Type
         if not levels or min(levels) < 0:
             raise UserInputError(f"--noise {noise!r}: expected one or more levels >= 0")
         run_config, learner = load_learner(run_dir)
-        rows = noise_sweep(learner, run_config.env, levels, episodes, seed)
+        env = _changed_env(run_config.env, env_field or [])
+        rows = noise_sweep(learner, env, levels, episodes, seed)
         result: dict = {"run": str(run_dir), "episodes": episodes, "seed": seed, "noise_sweep": rows}
+        if env_field:
+            result["env"] = env.model_dump(mode="json")
         table = Table("noise σ", "mean return", "std")
         for row in rows:
             table.add_row(f"{row['noise']:g}", f"{row['mean_return']:.2f}", f"{row['std_return']:.2f}")
         if attack_epsilon > 0:
-            attacked = episode_returns(learner, run_config.env, episodes, seed, attack_epsilon=attack_epsilon)
+            attacked = episode_returns(learner, env, episodes, seed, attack_epsilon=attack_epsilon)
             result["attack"] = {"epsilon": attack_epsilon, "mean_return": float(attacked.mean())}
             table.add_row(f"PGD ε={attack_epsilon:g}", f"{attacked.mean():.2f}", f"{attacked.std():.2f}")
         RunDirectory(run_dir).save_evaluation(result)
         Console().print(table)
 
     return group
+
+
+def _changed_env(env: BaseModel, assignments: list[str]) -> BaseModel:
+    """``env`` with ``FIELD=VALUE`` assignments applied and validated (values parsed as YAML scalars)."""
+    updates = {}
+    fields = type(env).model_fields
+    for assignment in assignments:
+        field, sep, value = assignment.partition("=")
+        if not sep or field not in fields:
+            raise UserInputError(
+                f"--env {assignment!r}: expected FIELD=VALUE with FIELD one of {', '.join(fields)}"
+            )
+        updates[field] = yaml.safe_load(value)
+    try:
+        return type(env).model_validate({**env.model_dump(), **updates})
+    except ValidationError as exc:
+        raise UserInputError(f"--env {' '.join(assignments)}: {exc.errors()[0]['msg']}") from exc
 
 
 app.add_typer(
@@ -114,4 +147,12 @@ app.add_typer(
 app.add_typer(
     _group("meanfield", MEANFIELD_LEARNERS, "Mean-field MADDPG and mean-field ERNIE on N-agent navigation."),
     name="meanfield",
+)
+app.add_typer(
+    _group(
+        "drones",
+        PARTICLE_LEARNERS,
+        "MADDPG and its variants on multi-drone hover (PyFlyt on pybullet; needs the drones extra).",
+    ),
+    name="drones",
 )

@@ -1,4 +1,4 @@
-"""The config of one particle or mean-field training run (saved as ``config.yaml`` in its run dir)."""
+"""The config of one particle, mean-field or drone training run (saved as ``config.yaml`` in its run dir)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ernie_traffic.envs.drones import DroneEnvConfig
 from ernie_traffic.envs.particle import ParticleEnvConfig
 
 if TYPE_CHECKING:  # the learners import torch; the CLI must not pay for it on every command
@@ -20,17 +21,22 @@ class LabRunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    family: Literal["particle", "meanfield"] = Field(
-        "particle", description="particle: MADDPG and variants; meanfield: mean-field MADDPG / ERNIE."
+    family: Literal["particle", "meanfield", "drones"] = Field(
+        "particle",
+        description="particle: MADDPG and variants; meanfield: mean-field MADDPG / ERNIE; "
+        "drones: MADDPG and variants on multi-drone hover (the drones extra).",
     )
     learner: str | None = Field(
         None,
         description="Default: the first of the family's learners. particle: "
         + ", ".join(PARTICLE_LEARNERS)
         + "; meanfield: "
-        + ", ".join(MEANFIELD_LEARNERS),
+        + ", ".join(MEANFIELD_LEARNERS)
+        + "; drones: the particle learners.",
     )
-    env: ParticleEnvConfig = Field(default_factory=ParticleEnvConfig)
+    env: ParticleEnvConfig | DroneEnvConfig = Field(
+        default_factory=ParticleEnvConfig, description="DroneEnvConfig fields for family drones."
+    )
     algorithm: dict[str, Any] = Field(
         default_factory=dict, description="Learner hyperparameters; fields not given take the preset's value."
     )
@@ -43,9 +49,23 @@ class LabRunConfig(BaseModel):
     seed: int = Field(0, description="Seeds torch, numpy and the environment's episodes.")
     checkpoint_every: int = Field(200, ge=1, description="Episodes between checkpoints.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _env_of_family(cls, data: Any) -> Any:
+        # Which env model an `env` mapping means follows from `family`, not from guessing by its fields.
+        if (
+            isinstance(data, dict)
+            and data.get("family") == "drones"
+            and isinstance(data.get("env", {}), dict)
+        ):
+            data = {**data, "env": DroneEnvConfig.model_validate(data.get("env", {}))}
+        return data
+
     @model_validator(mode="after")
     def _learner_fits_family(self) -> LabRunConfig:
-        names = PARTICLE_LEARNERS if self.family == "particle" else MEANFIELD_LEARNERS
+        if (self.family == "drones") != isinstance(self.env, DroneEnvConfig):
+            raise ValueError(f"family {self.family} does not run on a {type(self.env).__name__}")
+        names = MEANFIELD_LEARNERS if self.family == "meanfield" else PARTICLE_LEARNERS
         self.learner = self.learner or names[0]
         if self.learner not in names:
             raise ValueError(
@@ -63,6 +83,6 @@ class LabRunConfig(BaseModel):
         from ernie_traffic.algorithms.maddpg import maddpg_variant
         from ernie_traffic.algorithms.meanfield import meanfield_variant
 
-        if self.family == "particle":
+        if self.family != "meanfield":
             return maddpg_variant(self.learner, **self.algorithm)  # type: ignore[arg-type]
         return meanfield_variant(self.learner, **self.algorithm)

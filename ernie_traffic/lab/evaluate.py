@@ -1,4 +1,4 @@
-"""Evaluate particle / mean-field policies: return under observation noise, and under attack."""
+"""Evaluate particle / mean-field / drone policies: return under observation noise, and under attack."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from ernie_traffic.core import observation_attack
-from ernie_traffic.envs.particle import ParticleEnvConfig, make_particle_env
+from ernie_traffic.lab.envs import LabEnvConfig, make_lab_env
 from ernie_traffic.lab.learners import Learner
 
 ENV_SEED_OFFSET = 1_000_003  # evaluation episodes never reuse a training episode's seed
@@ -14,7 +14,7 @@ ENV_SEED_OFFSET = 1_000_003  # evaluation episodes never reuse a training episod
 
 def episode_returns(
     learner: Learner,
-    env_config: ParticleEnvConfig,
+    env_config: LabEnvConfig,
     episodes: int,
     seed: int,
     attack_epsilon: float = 0.0,
@@ -25,7 +25,7 @@ def episode_returns(
     additionally replaces each observation by the core's PGD attack on that agent's actor
     (maximal action difference within an ℓ2 ball of that radius).
     """
-    env = make_particle_env(env_config, noise_seed=seed)
+    env = make_lab_env(env_config, noise_seed=seed)
     rng = np.random.default_rng(seed)
     returns = np.zeros(episodes)
     for episode in range(episodes):
@@ -60,15 +60,15 @@ class RandomPolicy:
         return [rng.uniform(0, 1, size=d).astype(np.float32) for d in self.act_dims]
 
 
-def random_policy_returns(env_config: ParticleEnvConfig, episodes: int, seed: int) -> np.ndarray:
+def random_policy_returns(env_config: LabEnvConfig, episodes: int, seed: int) -> np.ndarray:
     """:func:`episode_returns` of :class:`RandomPolicy` on the same episodes."""
-    env = make_particle_env(env_config)
+    env = make_lab_env(env_config)
     act_dims = [int(env.action_space(a).shape[0]) for a in env.possible_agents]
     return episode_returns(RandomPolicy(act_dims), env_config, episodes, seed)  # type: ignore[arg-type]
 
 
 def noise_sweep(
-    learner: Learner, env_config: ParticleEnvConfig, levels: list[float], episodes: int, seed: int
+    learner: Learner, env_config: LabEnvConfig, levels: list[float], episodes: int, seed: int
 ) -> list[dict[str, float]]:
     """Mean and std of the return at each observation-noise level σ (the paper's figures 3 and 4)."""
     rows = []

@@ -1,4 +1,4 @@
-"""The training loop of the particle and mean-field runs: run dir, checkpoints, resume, seeds.
+"""The training loop of the particle, mean-field and drone runs: run dir, checkpoints, resume, seeds.
 
 The run directory is the traffic side's :class:`RunDirectory`: ``config.yaml`` (the complete
 config), ``checkpoint.pt`` (learner, replay buffer, random-number states and the episode counter,
@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ernie_traffic.envs.particle import make_particle_env
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.lab.config import LabRunConfig
+from ernie_traffic.lab.envs import make_lab_env
 from ernie_traffic.lab.learners import Learner, build_learner, env_dims
 from ernie_traffic.lab.replay import ReplayBuffer
 from ernie_traffic.training.run_dir import RunDirectory
@@ -31,7 +31,7 @@ def load_learner(run_dir: str | Path) -> tuple[LabRunConfig, Learner]:
     if not run.checkpoint.is_file():
         raise UserInputError(f"{run.path}: no {run.checkpoint.name}; train this run first")
     config = load_config(LabRunConfig, run.config)
-    learner = build_learner(config, make_particle_env(config.env))
+    learner = build_learner(config, make_lab_env(config.env))
     learner.load_state_dict(run.load_checkpoint()["learner"])
     return config, learner
 
@@ -54,7 +54,7 @@ def train(
     torch.manual_seed(config.seed)
     random.seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    env = make_particle_env(config.env, noise_seed=config.seed)
+    env = make_lab_env(config.env, noise_seed=config.seed)
     agents = list(env.possible_agents)
     learner = build_learner(config, env)
     buffer = ReplayBuffer(*env_dims(env), capacity=config.buffer_size)

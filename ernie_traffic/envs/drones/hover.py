@@ -1,0 +1,168 @@
+"""Cooperative multi-drone hover with physical perturbations: heavier drones, weaker motors, wind.
+
+PyFlyt's ``MAQuadXHoverEnvV2`` flies N quadrotors (``flight_mode`` 0: body rates and collective
+thrust) and rewards each for staying at its start point upright (``1 - distance - 0.1·tilt`` per
+physics step); a crash or leaving the flight dome costs 100. :class:`DroneHoverEnv` adapts it
+to the lab's learners:
+
+* actions are normalised to [0, 1]^4 (the MADDPG actors' sigmoid range) and mapped linearly onto
+  the flight mode's setpoints (:data:`FLIGHT_MODES`);
+* observations are float32; rewards are PyFlyt's averaged over the physics steps of a decision;
+* the episode ends for the whole team when any drone crashes or leaves the dome, so every step is a
+  joint transition of all N drones (what the centralised critics are trained on);
+* perturbations act on the pybullet bodies after every reset: ``mass_scale`` rescales each drone's
+  base mass (``changeDynamics``), ``thrust_scale`` its motors' thrust coefficient, and
+  ``wind_speed`` blows a steady horizontal wind (PyFlyt's wind-field hook, which drives the drag of
+  the drone bodies) in a direction drawn per episode from the reset seed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ernie_traffic.envs.particle import ObservationNoise
+from ernie_traffic.errors import UserInputError
+
+PHYSICS_HZ = 120  # PyFlyt's fixed physics rate; the agent rate must divide it
+
+#: How the normalised actions command a drone: PyFlyt flight mode, and the range [0, 1] maps onto.
+FLIGHT_MODES: dict[str, tuple[int, list[float], list[float]]] = {
+    # body rates (rad/s) and collective thrust: the policy stabilises the attitude itself
+    "rates": (0, [-np.pi, -np.pi, -np.pi, 0.0], [np.pi, np.pi, np.pi, 0.8]),
+    # ground velocities vx, vy (m/s), yaw rate (rad/s), vz (m/s) through PyFlyt's cascaded PID
+    "velocity": (6, [-1.0, -1.0, -1.0, -1.0], [1.0, 1.0, 1.0, 1.0]),
+}
+
+
+class DroneEnvConfig(BaseModel):
+    """The hover task and its perturbations (all default to none)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n_drones: int = Field(2, ge=1, le=8, description="Drones, started 1 m apart on a line 1 m above ground.")
+    max_seconds: float = Field(2.0, gt=0, description="Simulated seconds per episode.")
+    flight_mode: Literal["rates", "velocity"] = Field(
+        "rates",
+        description="rates: body rates and thrust (PyFlyt mode 0); velocity: ground-velocity setpoints "
+        "held by PyFlyt's PID (mode 6).",
+    )
+    agent_hz: int = Field(20, ge=1, le=PHYSICS_HZ, description="Decisions per simulated second.")
+    observation_noise: float = Field(
+        0.0, ge=0.0, description="Standard deviation of Gaussian noise added to every observation."
+    )
+    mass_scale: float = Field(1.0, gt=0, description="Every drone's base mass is multiplied by this.")
+    thrust_scale: float = Field(
+        1.0, gt=0, description="Every motor's thrust coefficient is multiplied by this."
+    )
+    wind_speed: float = Field(
+        0.0, ge=0, description="Steady horizontal wind in m/s (direction seeded per episode)."
+    )
+
+    @field_validator("agent_hz")
+    @classmethod
+    def _divides_physics_rate(cls, hz: int) -> int:
+        if PHYSICS_HZ % hz:
+            raise ValueError(f"agent_hz must divide {PHYSICS_HZ} (PyFlyt's physics rate), got {hz}")
+        return hz
+
+
+class DroneHoverEnv(ParallelEnv):
+    """PyFlyt's multi-quadrotor hover task with normalised actions, team episodes and perturbations."""
+
+    metadata: ClassVar[dict[str, Any]] = {"name": "drone_hover", "render_modes": []}
+
+    def __init__(self, config: DroneEnvConfig):
+        try:
+            from PyFlyt.pz_envs import MAQuadXHoverEnvV2
+        except ImportError as exc:
+            raise UserInputError(
+                "multi-drone control needs PyFlyt, which pins numpy<2: install the extra in its own "
+                "virtual environment (pip install -e '.[drones]')"
+            ) from exc
+        self.config = config
+        start_pos = np.array([[i - (config.n_drones - 1) / 2, 0.0, 1.0] for i in range(config.n_drones)])
+        self._env = MAQuadXHoverEnvV2(
+            start_pos=start_pos,
+            start_orn=np.zeros_like(start_pos),
+            max_duration_seconds=config.max_seconds,
+            agent_hz=config.agent_hz,
+            angle_representation="euler",
+            flight_mode=FLIGHT_MODES[config.flight_mode][0],
+        )
+        self.possible_agents = list(self._env.possible_agents)
+        self.agents: list[str] = []
+        _, low, high = FLIGHT_MODES[config.flight_mode]
+        self._action_low = np.array(low, np.float32)
+        self._action_range = np.array(high, np.float32) - self._action_low
+        self._action_space = spaces.Box(0.0, 1.0, self._action_low.shape, np.float32)
+        obs_shape = self._env.observation_space(None).shape
+        self._observation_space = spaces.Box(-np.inf, np.inf, obs_shape, np.float32)
+
+    def observation_space(self, agent: str) -> spaces.Box:
+        return self._observation_space
+
+    def action_space(self, agent: str) -> spaces.Box:
+        return self._action_space
+
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):
+        observations, infos = self._env.reset(seed=seed)
+        self._perturb(np.random.default_rng(seed))
+        self.agents = list(self._env.agents)
+        return self._float32(observations), infos
+
+    def step(self, actions: dict[str, np.ndarray]):
+        pyflyt_actions = {
+            agent: self._action_low + self._action_range * np.clip(action, 0.0, 1.0)
+            for agent, action in actions.items()
+        }
+        observations, rewards, terminations, truncations, infos = self._env.step(pyflyt_actions)
+        if any(terminations.values()) or any(truncations.values()):
+            crashed = any(terminations.values())
+            terminations = dict.fromkeys(self.agents, crashed)
+            truncations = dict.fromkeys(self.agents, not crashed)
+            observations = {agent: self._last_observation(agent, observations) for agent in self.agents}
+            rewards = {agent: rewards.get(agent, 0.0) for agent in self.agents}
+            infos = {agent: infos.get(agent, {}) for agent in self.agents}
+            self.agents = []
+        # PyFlyt sums its reward over the physics steps of one decision; the mean keeps one scale
+        # (at most 1 per decision, -100 for a crash) for every agent_hz.
+        rewards = {agent: float(reward) / self._env.env_step_ratio for agent, reward in rewards.items()}
+        return self._float32(observations), rewards, terminations, truncations, infos
+
+    def close(self) -> None:
+        self._env.close()
+
+    def _last_observation(self, agent: str, observations: dict[str, np.ndarray]) -> np.ndarray:
+        if agent in observations:
+            return observations[agent]
+        return self._env.compute_observation_by_id(self._env.agent_name_mapping[agent])
+
+    def _perturb(self, rng: np.random.Generator) -> None:
+        aviary = self._env.aviary
+        for drone in aviary.drones:
+            if self.config.mass_scale != 1.0:
+                mass = aviary.getDynamicsInfo(drone.Id, -1)[0]
+                aviary.changeDynamics(drone.Id, -1, mass=mass * self.config.mass_scale)
+            if self.config.thrust_scale != 1.0:
+                drone.motors.thrust_coef = drone.motors.thrust_coef * self.config.thrust_scale
+        if self.config.wind_speed > 0:
+            heading = rng.uniform(0, 2 * np.pi)
+            wind = self.config.wind_speed * np.array([np.cos(heading), np.sin(heading), 0.0])
+            aviary.register_wind_field_function(lambda time, position: np.broadcast_to(wind, position.shape))
+
+    @staticmethod
+    def _float32(observations: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {agent: np.asarray(obs, np.float32) for agent, obs in observations.items()}
+
+
+def make_drone_env(config: DroneEnvConfig, noise_seed: int | None = None) -> ParallelEnv:
+    """The hover task (noise-wrapped if ``config.observation_noise`` > 0)."""
+    env: ParallelEnv = DroneHoverEnv(config)
+    if config.observation_noise > 0:
+        env = ObservationNoise(env, sigma=config.observation_noise, seed=noise_seed)
+    return env
