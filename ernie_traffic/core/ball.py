@@ -15,7 +15,8 @@ from torch import Tensor
 from ernie_traffic.core.config import Norm
 from ernie_traffic.errors import UserInputError
 
-_TINY = 1e-12
+# Floor under norms and denominators, shared by the whole core.
+TINY = 1e-12
 
 
 @dataclass(frozen=True)
@@ -65,16 +66,16 @@ class Ball:
         u = u * self.mask
         if self.norm == "linf":
             return u.clamp(-self.epsilon, self.epsilon)
-        factor = (self.epsilon / self.l2(u).clamp_min(_TINY)).clamp(max=1.0)
+        factor = (self.epsilon / self.l2(u).clamp_min(TINY)).clamp(max=1.0)
         return u * factor
 
     def project_vjp(self, point: Tensor, v: Tensor) -> Tensor:
         """Jᵀv of the ℓ2 projection at ``point`` (the Jacobian is symmetric)."""
         radius = self.l2(point)
         outside = radius > self.epsilon
-        unit = point / radius.clamp_min(_TINY)
+        unit = point / radius.clamp_min(TINY)
         tangent = v - unit * self._expand(self._sum(unit * v), v)
-        shrunk = tangent * self.epsilon / radius.clamp_min(_TINY)
+        shrunk = tangent * self.epsilon / radius.clamp_min(TINY)
         return torch.where(outside, shrunk, v) * self.mask
 
     def ascent_direction(self, grad: Tensor) -> Tensor:
@@ -82,12 +83,12 @@ class Ball:
         grad = grad * self.mask
         if self.norm == "linf":
             return grad.sign()
-        return grad / self.l2(grad).clamp_min(_TINY)
+        return grad / self.l2(grad).clamp_min(TINY)
 
     def direction_vjp(self, grad: Tensor, v: Tensor) -> Tensor:
         """Jᵀv of g ↦ g/‖g‖₂ (symmetric): (v − ĝ(ĝ·v)) / ‖g‖."""
         grad = grad * self.mask
-        norm = self.l2(grad).clamp_min(_TINY)
+        norm = self.l2(grad).clamp_min(TINY)
         unit = grad / norm
         return (v - unit * self._expand(self._sum(unit * v), v)) / norm * self.mask
 
@@ -97,7 +98,7 @@ class Ball:
             u = (torch.rand_like(like) * 2 - 1) * self.mask
             return u * fraction * self.epsilon
         u = torch.randn_like(like) * self.mask
-        return u * (fraction * self.epsilon / self.l2(u).clamp_min(_TINY))
+        return u * (fraction * self.epsilon / self.l2(u).clamp_min(TINY))
 
     def gaussian(self, like: Tensor) -> Tensor:
         """Baseline-Gaussian noise of the ball's scale: per-feature σ = ε (ℓ∞) or ε/√d (ℓ2, so E‖u‖² = ε²)."""
@@ -116,7 +117,7 @@ class Ball:
             return u * self.mask * self.epsilon
         u = torch.randn(shape, dtype=like.dtype) * self.mask
         flat = u.flatten(self.batch_dims + 1)
-        radius = flat.norm(dim=-1).clamp_min(_TINY)
+        radius = flat.norm(dim=-1).clamp_min(TINY)
         if on_boundary:
             target = torch.full_like(radius, self.epsilon)
         else:

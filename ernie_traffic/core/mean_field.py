@@ -19,12 +19,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ernie_traffic.core.ball import TINY
 from ernie_traffic.core.config import GroundMetric, RegularizerConfig
 from ernie_traffic.core.divergence import get_divergence
 from ernie_traffic.errors import UserInputError
 
 MeanFieldQ = Callable[[Tensor, Tensor], Tensor]  # (state [B, ...], distribution [B, M]) -> Q [B, A]
-_TINY = 1e-12
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def transport(distribution: Tensor, logits: Tensor, cost: Tensor, budget: float)
     plan = torch.softmax(logits, dim=-1)
     target = torch.einsum("bi,bij->bj", distribution, plan)
     full_cost = torch.einsum("bi,bij,ij->b", distribution, plan, cost)
-    fraction = (budget / full_cost.clamp_min(_TINY)).clamp(max=1.0)
+    fraction = (budget / full_cost.clamp_min(TINY)).clamp(max=1.0)
     moved = distribution + fraction[:, None] * (target - distribution)
     return moved, fraction * full_cost
 
@@ -85,7 +85,7 @@ def wasserstein_attack(
             for _ in range(cfg.steps):
                 logits = logits.detach().requires_grad_(True)
                 (grad,) = torch.autograd.grad(objective(logits)[0].sum(), logits)
-                norm = grad.flatten(1).norm(dim=-1).clamp_min(_TINY)[:, None, None]
+                norm = grad.flatten(1).norm(dim=-1).clamp_min(TINY)[:, None, None]
                 logits = logits + step_size * grad / norm
     with torch.no_grad():
         _, moved, spent = objective(logits.detach())

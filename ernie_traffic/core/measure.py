@@ -8,12 +8,10 @@ import torch
 from torch import Tensor
 
 from ernie_traffic.core.adversarial import Model
-from ernie_traffic.core.ball import Ball
+from ernie_traffic.core.ball import TINY, Ball
 from ernie_traffic.core.config import DivergenceName, Norm
 from ernie_traffic.core.divergence import get_divergence, output_distance, squared_l2
 from ernie_traffic.core.pgd import Score, ascend
-
-_TINY = 1e-12
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,7 @@ def empirical_lipschitz(
 
     def ratio(u: Tensor) -> Tensor:
         moved = output_distance(model(obs + ball.to_input(u)), clean, ball.batch_dims)
-        return moved / ball.size(u).clamp_min(_TINY)
+        return moved / ball.size(u).clamp_min(TINY)
 
     _, per_sample = _best_of_restarts(
         damage, ball, obs, steps, step_size, init_scale, restarts, tracked=ratio

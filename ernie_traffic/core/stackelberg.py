@@ -14,10 +14,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from ernie_traffic.core.ball import Ball
+from ernie_traffic.core.ball import TINY, Ball
 from ernie_traffic.core.pgd import Ascent, Score
-
-_TINY = 1e-12
 
 
 def leader_follower_gradient(
@@ -52,7 +50,7 @@ def _central_difference_hvp(
     score: Score, ball: Ball, point: Tensor, y: Tensor, params: Sequence[Tensor], fd_step: float
 ) -> tuple[Tensor, list[Tensor]]:
     """(∇²_uu S · y, ∇²_θu S · y) at ``point``, each ball probed with its own radius r = fd_step·ε/‖y‖."""
-    radius = fd_step * ball.epsilon / ball.l2(y).clamp_min(_TINY)
+    radius = fd_step * ball.epsilon / ball.l2(y).clamp_min(TINY)
     with torch.enable_grad():
         plus = (point + radius * y).requires_grad_(True)
         minus = (point - radius * y).requires_grad_(True)
