@@ -36,6 +36,11 @@ def controller_runs(controller: str) -> list[str]:
     return [run for run in runs.split(",") if run] if pooled else [controller]
 
 
+def controller_label(controller: str) -> str:
+    """A lab controller's name in the report: the label of pooled runs, else the controller itself."""
+    return controller.partition("=")[0]
+
+
 def evaluation_env(fields: dict[str, Any]) -> Any:
     """The typed env config of a lab sweep's ``env`` mapping (its ``family`` names the env model)."""
     from ernie_traffic.envs.drones import DroneEnvConfig
@@ -136,6 +141,9 @@ def validate_lab_sweep(sweep: Sweep) -> None:
         env = evaluation_env(sweep.env or {})
     except (ValidationError, KeyError) as exc:
         raise UserInputError("\n".join([*problems, f"lab sweep env {sweep.env}: {exc}"])) from exc
+    labels = [controller_label(c) for c in sweep.controllers]
+    if repeated := sorted({label for label in labels if labels.count(label) > 1}):
+        problems.append(f"controller labels must be distinct: {', '.join(repeated)} repeated")
     expected = _agent_dims(env)
     for controller in sweep.controllers:
         if controller != RANDOM and not controller_runs(controller):

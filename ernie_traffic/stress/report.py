@@ -28,6 +28,7 @@ from ernie_traffic.stress.summary import Summary, summarize
 from ernie_traffic.stress.sweep import (
     PROVENANCE_FILE,
     SWEEP_FILE,
+    controller_name,
     expand_cells,
     latest_records,
     level_setting,
@@ -90,7 +91,7 @@ def _family_figure(summary: Summary, family: Family) -> Figure:
                 continue
             xs = list(range(len(points))) if categorical else [float(x) for x, _ in points]
             mean = [s.mean for _, s in points]
-            line = ax.plot(xs, mean, marker="o", label=controller)[0]
+            line = ax.plot(xs, mean, marker="o", label=controller_name(summary.sweep, controller))[0]
             ax.fill_between(xs, [s.low for _, s in points], [s.high for _, s in points],
                             color=line.get_color(), alpha=0.2)  # fmt: skip
             ax.set_xticks(xs, [_tick(summary, family, x) for x, _ in points], fontsize=7)
@@ -124,7 +125,7 @@ def _percentile_figure(summary: Summary, family: Family) -> Figure:
         )
         if outcomes:
             percentiles = np.linspace(0, 100, len(outcomes)) if len(outcomes) > 1 else [50.0]
-            ax.plot(percentiles, outcomes, marker=".", label=controller)
+            ax.plot(percentiles, outcomes, marker=".", label=controller_name(summary.sweep, controller))
     ax.set_xlabel("percentile of per-seed outcomes")
     ax.set_ylabel(_axis_label(metric))
     ax.set_title(f"{family.name}: {metric} percentiles")
@@ -154,7 +155,13 @@ def _family_table(summary: Summary, family: Family) -> Table:
             seeds = max(len(s.values) for s in stats.values())
             setting = "–" if level is None else level_setting(summary.sweep, family, level)
             rows.append(
-                [controller, "unperturbed" if level is None else str(level), setting, *cells, str(seeds)]
+                [
+                    controller_name(summary.sweep, controller),
+                    "unperturbed" if level is None else str(level),
+                    setting,
+                    *cells,
+                    str(seeds),
+                ]
             )
     return header, rows
 
@@ -163,7 +170,10 @@ def _degradation_table(summary: Summary) -> Table:
     columns = [(f.name, level) for f in summary.sweep.plan.families for level in f.levels]
     header = ["controller", *[f"{fam} {level}" for fam, level in columns]]
     rows = [
-        [c, *[_pct(summary.degradation(c, fam, level, summary.metric)) for fam, level in columns]]
+        [
+            controller_name(summary.sweep, c),
+            *[_pct(summary.degradation(c, fam, level, summary.metric)) for fam, level in columns],
+        ]
         for c in summary.sweep.controllers
     ]
     return header, rows
@@ -177,7 +187,7 @@ def _ranking_table(summary: Summary) -> Table:
         rows.append(
             [
                 str(rank),
-                row["controller"],
+                controller_name(summary.sweep, row["controller"]),
                 _fmt(row["baseline"]),
                 _fmt(row["under_stress"]),
                 _pct(row["mean_degradation"]),
@@ -193,7 +203,8 @@ def _lipschitz_table(summary: Summary) -> Table:
     for controller in summary.sweep.controllers:
         stat = summary.lipschitz.get(controller)
         if stat is not None:
-            rows.append([controller, f"{_fmt(stat.mean, 4)} ± {_fmt(stat.std, 4)}"])
+            name = controller_name(summary.sweep, controller)
+            rows.append([name, f"{_fmt(stat.mean, 4)} ± {_fmt(stat.std, 4)}"])
         elif is_bundle(controller):
             rows.append([controller, BUNDLE_LIPSCHITZ])
     return header, rows
@@ -280,7 +291,8 @@ def write_report(out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
     status = f"{len(summary.failed)} failed cell(s); {summary.pending} cell(s) not yet run."
     sections.append(("Failed cells", status, [], [("", _failed_table(summary))]))
 
-    title = f"Stress report: {', '.join(sweep.controllers)} on {sweep.network}"
+    names = [controller_name(sweep, c) for c in sweep.controllers]
+    title = f"Stress report: {', '.join(names)} on {sweep.network}"
     seeds = ", ".join(map(str, sweep.plan.seeds))
     if sweep.domain == "lab":
         episodes = sweep.plan.episodes

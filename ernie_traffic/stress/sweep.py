@@ -218,6 +218,15 @@ def _turning_mix_problems(family: Family) -> list[str]:
     return problems
 
 
+def controller_name(sweep: Sweep, controller: str) -> str:
+    """How the report names a controller: as given, or a lab controller pooling runs by its label."""
+    if sweep.domain == "lab":
+        from ernie_traffic.lab.stress import controller_label
+
+        return controller_label(controller)
+    return controller
+
+
 def level_setting(sweep: Sweep, family: Family, level: float | str) -> str:
     """What a severity level means physically, e.g. ``factor=0.75`` for speed_factor at level 0.5."""
     from ernie_traffic.envs.traffic.perturbations import PERTURBATIONS
