@@ -89,27 +89,11 @@ def lab_sweep(
     except ValidationError as exc:
         fields = ", ".join(type(config.env).model_fields)
         raise UserInputError(f"env {env_updates}: {exc.errors()[0]['msg']} (env fields: {fields})") from exc
-    families = []
-    if levels := sorted(level for level in set(noise) if level > 0):
-        families.append(
-            Family(
-                name="observation_noise",
-                perturbation=OBSERVATION_NOISE,
-                levels=levels,
-                scale="value",
-                nominal=0,
-            )
-        )
-    if levels := sorted(level for level in set(attack) if level > 0):
-        families.append(
-            Family(
-                name="observation_attack",
-                perturbation=OBSERVATION_ATTACK,
-                levels=levels,
-                scale="value",
-                nominal=0,
-            )
-        )
+    families = [
+        Family(name=kind, perturbation=kind, levels=positive, scale="value", nominal=0)
+        for kind, levels in ((OBSERVATION_NOISE, noise), (OBSERVATION_ATTACK, attack))
+        if (positive := sorted(level for level in set(levels) if level > 0))
+    ]
     if not families:
         raise UserInputError("lab stress: give at least one noise level or attack radius above 0")
     plan = StressPlan(seeds=seeds, metric="episode_return", episodes=episodes, families=families)
