@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.lab.config import MEANFIELD_LEARNERS, PARTICLE_LEARNERS, LabRunConfig
+from ernie_traffic.stress.runner import BACKENDS
 from ernie_traffic.utils.config_files import load_config
 
 app = typer.Typer(
@@ -147,8 +148,11 @@ def stress_command(
     random: Annotated[
         bool, typer.Option("--random/--no-random", help="Add the random-policy reference.")
     ] = True,
-    backend: Annotated[str, typer.Option(help="Where cells run: process or ray.")] = "process",
+    backend: Annotated[str, typer.Option(help=f"Where cells run: {' or '.join(BACKENDS)}.")] = "process",
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Cells run in parallel.")] = 2,
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (with --backend ray); default: local.")
+    ] = None,
     report: Annotated[
         bool, typer.Option("--report/--no-report", help="Write the report when the sweep ends.")
     ] = True,
@@ -174,7 +178,7 @@ def stress_command(
         )
     except ValidationError as exc:
         raise UserInputError(f"lab stress: {exc.errors()[0]['msg']}") from exc
-    run_and_report(sweep, out, backend, workers, None, report)
+    run_and_report(sweep, out, backend, workers, address, report)
 
 
 def _levels(option: str, text: str) -> list[float]:

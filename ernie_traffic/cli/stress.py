@@ -100,7 +100,9 @@ def run_and_report(
 
 
 def report(
-    sweep_dir: Annotated[Path, typer.Argument(help="A stress-test directory (the --out of stress-test).")],
+    sweep_dir: Annotated[
+        Path, typer.Argument(help="A stress-test directory (the --out of stress-test or lab stress).")
+    ],
 ) -> None:
     """Write OUT/report.html (self-contained) and OUT/report.md from a sweep's results, finished or not."""
     from ernie_traffic.stress.report import write_report

@@ -100,7 +100,7 @@ def lab_sweep(
     return Sweep(
         domain="lab",
         network=env_label(config.family, env),
-        controllers=[*controllers, RANDOM] if random_reference else controllers,
+        controllers=[*controllers, RANDOM] if random_reference and RANDOM not in controllers else controllers,
         plan=plan,
         env={"family": config.family, **env.model_dump(mode="json")},
     )
