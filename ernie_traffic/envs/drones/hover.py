@@ -95,6 +95,7 @@ class DroneHoverEnv(ParallelEnv):
             flight_mode=FLIGHT_MODES[config.flight_mode][0],
         )
         self.possible_agents = list(self._env.possible_agents)
+        self._episode_seeds = np.random.default_rng()  # until reset(seed=...) seeds it
         self.agents: list[str] = []
         _, low, high = FLIGHT_MODES[config.flight_mode]
         self._action_low = np.array(low, np.float32)
@@ -110,8 +111,14 @@ class DroneHoverEnv(ParallelEnv):
         return self._action_space
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):
-        observations, infos = self._env.reset(seed=seed)
-        self._perturb(np.random.default_rng(seed))
+        if seed is not None:
+            self._episode_seeds = np.random.default_rng(seed)
+        # PyFlyt's Aviary seeds its motor noise only from a truthy seed (`if seed:`), so seed 0 meant an
+        # unseeded generator and runs that differed between processes. Every episode therefore gets a
+        # positive seed of its own, drawn from the env's generator (Gymnasium's reset semantics).
+        episode_seed = int(self._episode_seeds.integers(1, 2**31))
+        observations, infos = self._env.reset(seed=episode_seed)
+        self._perturb(np.random.default_rng(episode_seed))
         self.agents = list(self._env.agents)
         return self._float32(observations), infos
 
