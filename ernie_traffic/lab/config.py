@@ -14,6 +14,9 @@ if TYPE_CHECKING:  # the learners import torch; the CLI must not pay for it on e
 
 PARTICLE_LEARNERS = ("maddpg", "m3ddpg", "ernie", "ernie-plain", "gaussian")
 MEANFIELD_LEARNERS = ("baseline", "ernie")
+#: Drone runs start from the particle presets with these changes: hovering needs graded velocity
+#: commands, and without the penalty the actors saturate at a bound and drift away (docs/lab.md).
+DRONE_ALGORITHM: dict[str, Any] = {"action_penalty": 1e-3}
 
 
 class LabRunConfig(BaseModel):
@@ -83,6 +86,8 @@ class LabRunConfig(BaseModel):
         from ernie_traffic.algorithms.maddpg import maddpg_variant
         from ernie_traffic.algorithms.meanfield import meanfield_variant
 
-        if self.family != "meanfield":
+        if self.family == "drones":
+            return maddpg_variant(self.learner, **{**DRONE_ALGORITHM, **self.algorithm})  # type: ignore[arg-type]
+        if self.family == "particle":
             return maddpg_variant(self.learner, **self.algorithm)  # type: ignore[arg-type]
         return meanfield_variant(self.learner, **self.algorithm)

@@ -18,6 +18,7 @@ to the lab's learners:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -30,12 +31,24 @@ from ernie_traffic.errors import UserInputError
 
 PHYSICS_HZ = 120  # PyFlyt's fixed physics rate; the agent rate must divide it
 
-#: How the normalised actions command a drone: PyFlyt flight mode, and the range [0, 1] maps onto.
-FLIGHT_MODES: dict[str, tuple[int, list[float], list[float]]] = {
+
+@dataclass(frozen=True)
+class FlightMode:
+    """How the normalised actions command a drone: [0, 1] maps linearly onto ``low..high`` of the
+    PyFlyt setpoints at ``setpoints`` (the others stay 0)."""
+
+    pyflyt_mode: int
+    setpoints: tuple[int, ...]
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+
+
+FLIGHT_MODES = {
     # body rates (rad/s) and collective thrust: the policy stabilises the attitude itself
-    "rates": (0, [-np.pi, -np.pi, -np.pi, 0.0], [np.pi, np.pi, np.pi, 0.8]),
-    # ground velocities vx, vy (m/s), yaw rate (rad/s), vz (m/s) through PyFlyt's cascaded PID
-    "velocity": (6, [-1.0, -1.0, -1.0, -1.0], [1.0, 1.0, 1.0, 1.0]),
+    "rates": FlightMode(0, (0, 1, 2, 3), (-np.pi, -np.pi, -np.pi, 0.0), (np.pi, np.pi, np.pi, 0.8)),
+    # ground velocities vx, vy, vz (m/s) held by PyFlyt's cascaded PID; the yaw rate stays 0, since
+    # heading does not matter for hovering and a spinning drone only blurs what the actions do
+    "velocity": FlightMode(6, (0, 1, 3), (-1.0, -1.0, -1.0), (1.0, 1.0, 1.0)),
 }
 
 
@@ -47,9 +60,15 @@ class DroneEnvConfig(BaseModel):
     n_drones: int = Field(2, ge=1, le=8, description="Drones, started 1 m apart on a line 1 m above ground.")
     max_seconds: float = Field(2.0, gt=0, description="Simulated seconds per episode.")
     flight_mode: Literal["rates", "velocity"] = Field(
-        "rates",
+        "velocity",
         description="rates: body rates and thrust (PyFlyt mode 0); velocity: ground-velocity setpoints "
         "held by PyFlyt's PID (mode 6).",
+    )
+    start_offset: float = Field(
+        0.5,
+        ge=0.0,
+        le=0.5,
+        description="Each drone starts up to this far from its hover point (m, uniform per axis, seeded).",
     )
     agent_hz: int = Field(20, ge=1, le=PHYSICS_HZ, description="Decisions per simulated second.")
     observation_noise: float = Field(
@@ -85,21 +104,23 @@ class DroneHoverEnv(ParallelEnv):
                 "virtual environment (pip install -e '.[drones]')"
             ) from exc
         self.config = config
-        start_pos = np.array([[i - (config.n_drones - 1) / 2, 0.0, 1.0] for i in range(config.n_drones)])
+        self._hover_points = np.array(
+            [[i - (config.n_drones - 1) / 2, 0.0, 1.0] for i in range(config.n_drones)]
+        )
         self._env = MAQuadXHoverEnvV2(
-            start_pos=start_pos,
-            start_orn=np.zeros_like(start_pos),
+            start_pos=self._hover_points,
+            start_orn=np.zeros_like(self._hover_points),
             max_duration_seconds=config.max_seconds,
             agent_hz=config.agent_hz,
             angle_representation="euler",
-            flight_mode=FLIGHT_MODES[config.flight_mode][0],
+            flight_mode=FLIGHT_MODES[config.flight_mode].pyflyt_mode,
         )
         self.possible_agents = list(self._env.possible_agents)
         self._episode_seeds = np.random.default_rng()  # until reset(seed=...) seeds it
         self.agents: list[str] = []
-        _, low, high = FLIGHT_MODES[config.flight_mode]
-        self._action_low = np.array(low, np.float32)
-        self._action_range = np.array(high, np.float32) - self._action_low
+        self._flight_mode = FLIGHT_MODES[config.flight_mode]
+        self._action_low = np.array(self._flight_mode.low, np.float32)
+        self._action_range = np.array(self._flight_mode.high, np.float32) - self._action_low
         self._action_space = spaces.Box(0.0, 1.0, self._action_low.shape, np.float32)
         obs_shape = self._env.observation_space(None).shape
         self._observation_space = spaces.Box(-np.inf, np.inf, obs_shape, np.float32)
@@ -117,16 +138,29 @@ class DroneHoverEnv(ParallelEnv):
         # unseeded generator and runs that differed between processes. Every episode therefore gets a
         # positive seed of its own, drawn from the env's generator (Gymnasium's reset semantics).
         episode_seed = int(self._episode_seeds.integers(1, 2**31))
-        observations, infos = self._env.reset(seed=episode_seed)
-        self._perturb(np.random.default_rng(episode_seed))
-        self.agents = list(self._env.agents)
-        return self._float32(observations), infos
+        rng = np.random.default_rng(episode_seed)
+        offset = self.config.start_offset
+        spawn_points = self._hover_points + rng.uniform(-offset, offset, self._hover_points.shape)
+        pyflyt = self._env
+        pyflyt.start_pos = spawn_points  # the aviary is built with the drones here ...
+        pyflyt.begin_reset(episode_seed)
+        pyflyt.start_pos = self._hover_points  # ... while reward and observation measure from here
+        pyflyt.end_reset(episode_seed)
+        self._perturb(rng)
+        self.agents = list(pyflyt.agents)
+        observations = {
+            agent: pyflyt.compute_observation_by_id(i) for agent, i in pyflyt.agent_name_mapping.items()
+        }
+        return self._float32(observations), {agent: {} for agent in self.agents}
 
     def step(self, actions: dict[str, np.ndarray]):
-        pyflyt_actions = {
-            agent: self._action_low + self._action_range * np.clip(action, 0.0, 1.0)
-            for agent, action in actions.items()
-        }
+        pyflyt_actions = {}
+        for agent, action in actions.items():
+            setpoint = np.zeros(4)
+            setpoint[list(self._flight_mode.setpoints)] = self._action_low + self._action_range * np.clip(
+                action, 0.0, 1.0
+            )
+            pyflyt_actions[agent] = setpoint
         observations, rewards, terminations, truncations, infos = self._env.step(pyflyt_actions)
         if any(terminations.values()) or any(truncations.values()):
             crashed = any(terminations.values())
