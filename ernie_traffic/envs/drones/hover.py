@@ -30,6 +30,8 @@ from ernie_traffic.envs.particle import ObservationNoise
 from ernie_traffic.errors import UserInputError
 
 PHYSICS_HZ = 120  # PyFlyt's fixed physics rate; the agent rate must divide it
+#: angular velocity (body frame), roll/pitch/yaw, linear velocity, and the hover point minus the position
+OBSERVATION_SIZE = 12
 
 
 @dataclass(frozen=True)
@@ -122,8 +124,7 @@ class DroneHoverEnv(ParallelEnv):
         self._action_low = np.array(self._flight_mode.low, np.float32)
         self._action_range = np.array(self._flight_mode.high, np.float32) - self._action_low
         self._action_space = spaces.Box(0.0, 1.0, self._action_low.shape, np.float32)
-        obs_shape = self._env.observation_space(None).shape
-        self._observation_space = spaces.Box(-np.inf, np.inf, obs_shape, np.float32)
+        self._observation_space = spaces.Box(-np.inf, np.inf, (OBSERVATION_SIZE,), np.float32)
 
     def observation_space(self, agent: str) -> spaces.Box:
         return self._observation_space
@@ -151,7 +152,7 @@ class DroneHoverEnv(ParallelEnv):
         observations = {
             agent: pyflyt.compute_observation_by_id(i) for agent, i in pyflyt.agent_name_mapping.items()
         }
-        return self._float32(observations), {agent: {} for agent in self.agents}
+        return self._observe(observations), {agent: {} for agent in self.agents}
 
     def step(self, actions: dict[str, np.ndarray]):
         pyflyt_actions = {}
@@ -173,7 +174,7 @@ class DroneHoverEnv(ParallelEnv):
         # PyFlyt sums its reward over the physics steps of one decision; the mean keeps one scale
         # (at most 1 per decision, -100 for a crash) for every agent_hz.
         rewards = {agent: float(reward) / self._env.env_step_ratio for agent, reward in rewards.items()}
-        return self._float32(observations), rewards, terminations, truncations, infos
+        return self._observe(observations), rewards, terminations, truncations, infos
 
     def close(self) -> None:
         self._env.close()
@@ -197,8 +198,13 @@ class DroneHoverEnv(ParallelEnv):
             aviary.register_wind_field_function(lambda time, position: np.broadcast_to(wind, position.shape))
 
     @staticmethod
-    def _float32(observations: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {agent: np.asarray(obs, np.float32) for agent, obs in observations.items()}
+    def _observe(pyflyt_observations: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        # PyFlyt's euler observation: angular velocity 0:3, attitude 3:6, linear velocity 6:9, position
+        # 9:12, motor states 12:16, previous setpoint 16:20, hover point 20:23.
+        return {
+            agent: np.concatenate([obs[0:9], obs[20:23] - obs[9:12]]).astype(np.float32)
+            for agent, obs in pyflyt_observations.items()
+        }
 
 
 def make_drone_env(config: DroneEnvConfig, noise_seed: int | None = None) -> ParallelEnv:
