@@ -179,6 +179,11 @@ class DroneHoverEnv(ParallelEnv):
     def close(self) -> None:
         self._env.close()
 
+    def distances_to_hover_points(self) -> np.ndarray:
+        """Every drone's true distance to its hover point in metres, ``[n_drones]``."""
+        positions = np.array([self._env.aviary.state(i)[3] for i in range(len(self.possible_agents))])
+        return np.linalg.norm(positions - self._hover_points, axis=-1)
+
     def _last_observation(self, agent: str, observations: dict[str, np.ndarray]) -> np.ndarray:
         if agent in observations:
             return observations[agent]
