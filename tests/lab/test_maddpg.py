@@ -93,3 +93,18 @@ def test_m3ddpg_changes_the_update_of_the_same_learner():
         learner.update(batch)
         critics.append(torch.cat([p.flatten() for p in learner.critics[0].parameters()]))
     assert not torch.equal(*critics)
+
+
+def test_action_penalty_pulls_the_actors_off_the_sigmoid_bounds():
+    rng = np.random.default_rng(0)
+    batch = _filled_buffer([4, 6], [5, 5], rng).sample(64, rng)
+    logit_sizes = []
+    for penalty in (0.0, 1.0):
+        torch.manual_seed(0)
+        learner = MADDPG([4, 6], [5, 5], maddpg_variant("maddpg", hidden=16, action_penalty=penalty))
+        for _ in range(100):
+            learner.update(batch)
+        with torch.no_grad():
+            logit_sizes.append(learner.actors[0].logits(batch.obs[0]).abs().mean().item())
+    unpenalised, penalised = logit_sizes
+    assert penalised < 0.5 * unpenalised, logit_sizes
