@@ -5,7 +5,10 @@ For each network, in one run and side by side:
 - the street alone: the simulator with no runtime connected (every cabinet on its fixed-time plan,
   SNMP agents idle) — the ceiling the loop is measured against;
 - lockstep: one ``ernie-traffic deploy run`` process per intersection (or ``--one-process``: one
-  for all, a thread each) commanding its cabinet every sample period over SNMPv2c.
+  for all, a thread each) commanding its cabinet every sample period over SNMPv2c, woken by the
+  cabinets' sampleReady notifications;
+- lockstep, polling: the same with notifications off (``notify_samples: false``), the runtimes
+  polling the sample sequence every ``--poll-interval`` — a controller without notifications.
 
 Reported: simulated seconds per wall second (speed-up over real time) of both, and the decision
 round trip of the runtimes (read the cabinet's sample + decide + command, median and p99 over all
@@ -50,13 +53,16 @@ def _free_base_port(size: int) -> int:
     return base if base + size < 65000 else 20000
 
 
-def _config(network: str, seconds: float, startup_timeout_s: float, base_port: int, log: Path) -> HilConfig:
+def _config(
+    network: str, seconds: float, startup_timeout_s: float, base_port: int, log: Path, notify: bool = True
+) -> HilConfig:
     traffic = TrafficEnvConfig(network=network, episode_seconds=seconds, seed=0, backend="traci")
     return HilConfig(
         traffic=traffic,
         base_port=base_port,
         startup_timeout_s=startup_timeout_s,
         lockstep_deadline_s=10.0,
+        notify_samples=notify,
         signal_log=log,
     )
 
@@ -91,11 +97,14 @@ def lockstep(
     one_process: bool,
     poll: str,
     single: bool = False,
+    notify: bool = True,
 ):
     """The lockstep run; ``single``: connect only the first intersection's runtime (the others stay
     on fixed time and are not waited for), so its round trip has no other runtime queueing with it."""
     startup_timeout_s = 15.0 if single else 60.0  # single: the first period waits 15 s, then goes on
-    config = _config(network, seconds, startup_timeout_s, _free_base_port(64), folder / f"{network}.xml")
+    config = _config(
+        network, seconds, startup_timeout_s, _free_base_port(64), folder / f"{network}.xml", notify
+    )
     simulator = HilSimulator(config)
     results: list[HilResult] = []
     thread = threading.Thread(target=_run_simulator, args=(simulator, results))
@@ -159,25 +168,28 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="hil-bench-"))
     load = os.getloadavg()[0]
     print(
-        f"loopback SNMPv2c, lockstep, {args.seconds:g} simulated s per run, sequence poll every "
-        f"{args.poll_interval} s, CPUs: {os.cpu_count()}, load average at start: {load:.1f}"
+        f"loopback SNMPv2c, lockstep, {args.seconds:g} simulated s per run, polling (where no "
+        f"notification) every {args.poll_interval} s, CPUs: {os.cpu_count()}, "
+        f"load average at start: {load:.1f}"
     )
     header = (
-        f"{'network':<9} {'TLS':>3} {'runtimes':>8} {'alone x':>8} {'lockstep x':>10} {'ratio':>6} "
-        f"{'round trip median ms':>21} {'p99 ms*':>8} {'decisions':>9}"
+        f"{'network':<9} {'TLS':>3} {'runtimes':>8} {'new sample by':>13} {'alone x':>8} {'lockstep x':>10} "
+        f"{'ratio':>6} {'round trip median ms':>21} {'p99 ms*':>8} {'decisions':>9}"
     )
     print(header)
     for index, network in enumerate(args.networks):
         bundle = args.bundle if index == 0 else None
         alone = street_alone(network, args.seconds, folder)
-        loop, median, p99, decisions, n_tls = lockstep(
-            network, args.seconds, folder, bundle, args.one_process, args.poll_interval
-        )
-        processes = 1 if args.one_process else n_tls
-        print(
-            f"{network:<9} {n_tls:>3} {processes:>8} {alone.speedup:>8.0f} {loop.speedup:>10.1f} "
-            f"{loop.speedup / alone.speedup:>6.3f} {median:>21.2f} {p99:>8.2f} {decisions:>9}"
-        )
+        for notify in (True, False):
+            loop, median, p99, decisions, n_tls = lockstep(
+                network, args.seconds, folder, bundle, args.one_process, args.poll_interval, notify=notify
+            )
+            processes = 1 if args.one_process else n_tls
+            print(
+                f"{network:<9} {n_tls:>3} {processes:>8} {'notification' if notify else 'polling':>13} "
+                f"{alone.speedup:>8.0f} {loop.speedup:>10.1f} {loop.speedup / alone.speedup:>6.3f} "
+                f"{median:>21.2f} {p99:>8.2f} {decisions:>9}"
+            )
     first = args.networks[0]
     _, median, p99, decisions, _ = lockstep(
         first, args.seconds, folder, args.bundle, False, args.poll_interval, single=True

@@ -3,9 +3,14 @@ mean-field MADDPG versus mean-field ERNIE for N agents (paper figure 4), and mea
 with hidden widths 32/64/128/256 (``--part width``, paper figure 4d), and the particle learners on
 multi-drone hover (``--part drones``; run with the drones extra's interpreter), over seeds.
 
-Every (learner, seed) run is trained from scratch, then evaluated at each noise level on the same
-evaluation episodes; results are written per run (so an interrupted benchmark resumes) and
-summarised as mean ± std over seeds, with ERNIE's margin over the baseline at each level.
+Every (learner, seed) run is trained from scratch (a run already trained is kept, an interrupted one
+resumes) under ``<out>/runs/``. Each group (e.g. ``particle N=3``) is then one lab stress sweep
+(``ernie-traffic lab stress``, :mod:`ernie_traffic.lab.stress`) in ``<out>/<group>/``: every run
+evaluated at each noise level (and ``--attack`` radius) on the same evaluation episodes, a learner's
+training seeds pooled under its name, a random-policy reference, results streamed to
+``results.jsonl`` (resumable) and rendered to ``report.html`` / ``report.md``. The printed tables
+are read from those results: mean ± std over seeds, with ERNIE's margin over the baseline. New levels
+need a fresh sweep: remove ``<out>/<group>/`` (the trained runs stay).
 
     nice python benchmarks/particle_robustness.py --out bench-out/particle --jobs 2
 """
@@ -18,49 +23,37 @@ import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from ernie_traffic.stress.summary import Summary
+
 PARTICLE = ("maddpg", "m3ddpg", "gaussian", "ernie")
 MEANFIELD = ("baseline", "ernie")
+TRAINED = "train.json"  # written into a run directory when its training has finished
 
 
-def run_one(job: dict) -> dict | None:
-    """Train one learner with one seed (unless done), then evaluate the noise levels not yet measured.
-
-    The result file caches the sweep; the run directory beside it keeps the trained checkpoint, so
-    new noise levels are evaluated without retraining. ``job['train']`` False skips untrained runs.
-    """
+def train_one(job: dict) -> None:
+    """Train one learner with one seed unless done (resume an interrupted run); record its seconds."""
     import torch
 
     torch.set_num_threads(1)
     from ernie_traffic.lab.config import LabRunConfig
-    from ernie_traffic.lab.evaluate import noise_sweep
-    from ernie_traffic.lab.train import load_learner, train
+    from ernie_traffic.lab.train import train
+    from ernie_traffic.training.run_dir import RunDirectory
     from ernie_traffic.utils.io import atomic_write_json
 
-    result_path = Path(job["result"])
-    run_dir = result_path.parent / result_path.stem
-    if result_path.exists():
-        result = json.loads(result_path.read_text())
-        _, learner = load_learner(run_dir)
-    elif not job["train"]:
-        return None
+    run = RunDirectory(job["run"])
+    if (run.path / TRAINED).is_file():
+        return
+    started = time.perf_counter()
+    if run.checkpoint.is_file():
+        train(None, run.path, resume=True, quiet=True)
     else:
-        config = LabRunConfig.model_validate(job["config"])
-        started = time.perf_counter()
-        learner = train(config, run_dir, quiet=True)
-        result = {**job["key"], "train_seconds": time.perf_counter() - started, "sweep": []}
-    measured = {row["noise"] for row in result["sweep"]}
-    missing = [level for level in job["noise"] if level not in measured]
-    if missing:
-        env = LabRunConfig.model_validate(job["config"]).env
-        result["sweep"] += noise_sweep(
-            learner, env, missing, job["eval_episodes"], seed=10_000 + job["key"]["seed"]
-        )
-        atomic_write_json(result_path, result)
-    by_level = {row["noise"]: row for row in result["sweep"]}
-    return {**result, "sweep": [by_level[level] for level in job["noise"]]}
+        train(LabRunConfig.model_validate(job["config"]), run.path, quiet=True)
+    atomic_write_json(run.path / TRAINED, {"train_seconds": time.perf_counter() - started})
 
 
 def jobs_for(args: argparse.Namespace) -> list[dict]:
@@ -98,68 +91,75 @@ def jobs_for(args: argparse.Namespace) -> list[dict]:
             for width in args.widths:
                 config = {"family": "meanfield", "learner": "ernie", "seed": seed, "env": env,
                           "algorithm": {**algorithm, "hidden": width}, **common}  # fmt: skip
-                key = {"group": f"width={width} N={args.n_agents[0]}", "learner": "ernie", "seed": seed}
+                key = {"group": f"width N={args.n_agents[0]}", "learner": f"ernie-w{width}", "seed": seed}
                 jobs.append(_job(args, key, config))
     return jobs
 
 
 def _job(args: argparse.Namespace, key: dict, config: dict) -> dict:
-    name = f"{key['group'].replace(' ', '_').replace('=', '')}-{key['learner']}-s{key['seed']}.json"
-    return {
-        "key": key,
-        "config": config,
-        "noise": args.noise,
-        "eval_episodes": args.eval_episodes,
-        "result": str(args.out / name),
-        "train": not args.no_train,
-    }
+    name = f"{_slug(key['group'])}-{key['learner']}-s{key['seed']}"
+    return {"key": key, "config": config, "run": str(args.out / "runs" / name)}
 
 
-def random_floor(jobs: list[dict]) -> dict[str, float]:
-    """Mean return of uniformly random actions per group (the same for every noise level)."""
-    from ernie_traffic.lab.config import LabRunConfig
-    from ernie_traffic.lab.evaluate import random_policy_returns
-
-    floors = {}
-    for job in jobs:
-        group = job["key"]["group"]
-        if group not in floors:
-            env = LabRunConfig.model_validate(job["config"]).env
-            floors[group] = float(random_policy_returns(env, job["eval_episodes"], seed=10_000).mean())
-    return floors
+def _slug(group: str) -> str:
+    return group.replace(" ", "_").replace("=", "")
 
 
-def summarise(results: list[dict], noise: list[float], floors: dict[str, float]) -> str:
-    lines = []
-    groups = sorted(
-        {r["group"] for r in results},
-        key=lambda g: (not g.startswith("particle"), g.split("=")[0], int(g.split("=")[1].split()[0])),
-    )
-    for group in groups:
-        rows = [r for r in results if r["group"] == group]
-        learners = list(dict.fromkeys(r["learner"] for r in rows))
-        baseline = "baseline" if group.startswith("meanfield") else "maddpg"
-        lines.append(f"\n### {group}  (mean ± std of the mean per-agent episode return over seeds)\n")
-        lines.append("| learner | seeds | train s | " + " | ".join(f"σ={x:g}" for x in noise) + " |")
-        lines.append("|---|---|---|" + "---|" * len(noise))
-        means = {}
-        for learner in learners:
-            runs = [r for r in rows if r["learner"] == learner]
-            curve = np.array([[p["mean_return"] for p in r["sweep"]] for r in runs])
-            means[learner] = curve.mean(axis=0)
-            cells = " | ".join(f"{m:.2f} ± {s:.2f}" for m, s in zip(curve.mean(0), curve.std(0), strict=True))
-            seconds = np.mean([r["train_seconds"] for r in runs])
-            lines.append(f"| {learner} | {len(runs)} | {seconds:.0f} | {cells} |")
-        lines.append(f"| random policy | | | {floors[group]:.2f} (any σ) |" + " |" * (len(noise) - 1))
-        if "ernie" in means and baseline in means:
-            margin = means["ernie"] - means[baseline]
-            lines.append(f"| ERNIE − {baseline} | | | " + " | ".join(f"{m:+.2f}" for m in margin) + " |")
-            above = (
-                "yes"
-                if (margin > 0).all()
-                else f"no (below at σ = {', '.join(f'{x:g}' for x in np.array(noise)[margin <= 0])})"
-            )
-            lines.append(f"\nERNIE's mean curve above {baseline}'s at every noise level: {above}")
+def stress_groups(args: argparse.Namespace, jobs: list[dict]) -> None:
+    """One lab stress sweep and report per group; print its table."""
+    from ernie_traffic.lab.stress import lab_sweep
+    from ernie_traffic.stress import run_sweep
+    from ernie_traffic.stress.report import write_report
+    from ernie_traffic.stress.summary import summarize
+    from ernie_traffic.stress.sweep import expand_cells, latest_records
+
+    for group in dict.fromkeys(job["key"]["group"] for job in jobs):
+        trained = [j for j in jobs if j["key"]["group"] == group and (Path(j["run"]) / TRAINED).is_file()]
+        if not trained:
+            continue
+        learners = list(dict.fromkeys(j["key"]["learner"] for j in trained))
+        pools = {
+            learner: [j["run"] for j in trained if j["key"]["learner"] == learner] for learner in learners
+        }
+        controllers = [f"{learner}={','.join(runs)}" for learner, runs in pools.items()]
+        sweep = lab_sweep(controllers, args.noise, args.attack, args.eval_seeds, args.eval_episodes)
+        out = args.out / _slug(group)
+        run_sweep(sweep, out, workers=args.jobs)
+        html_path, _ = write_report(out)
+        summary = summarize(sweep, latest_records(out), {c["key"] for c in expand_cells(sweep)})
+        print(summarise(group, summary, pools, args.noise))
+        print(f"report: {html_path}")
+
+
+def summarise(group: str, summary: Summary, pools: dict[str, list[str]], noise: list[float]) -> str:
+    """The group's table: mean ± std of the return over seeds at each σ, the random floor, ERNIE's margin."""
+    metric = "episode_return"
+    levels = sorted(set(noise) | {0.0})
+    by_label = {c.partition("=")[0]: c for c in summary.sweep.controllers}
+    lines = [f"\n### {group}  (mean ± std of the mean per-agent episode return over seeds)\n"]
+    lines.append("| learner | seeds | train s | " + " | ".join(f"σ={x:g}" for x in levels) + " |")
+    lines.append("|---|---|---|" + "---|" * len(levels))
+    means = {}
+    for learner, runs in pools.items():
+        stats = [
+            summary.baseline(by_label[learner], metric)
+            if level == 0
+            else summary.stat(by_label[learner], "observation_noise", level, metric)
+            for level in levels
+        ]
+        means[learner] = np.array([s.mean if s else np.nan for s in stats])
+        cells = " | ".join(f"{s.mean:.2f} ± {s.std:.2f}" if s else "–" for s in stats)
+        seconds = np.mean([json.loads((Path(r) / TRAINED).read_text())["train_seconds"] for r in runs])
+        lines.append(f"| {learner} | {len(runs)} | {seconds:.0f} | {cells} |")
+    floor = summary.baseline("random", metric)
+    lines.append(f"| random policy | | | {floor.mean:.2f} (any σ) |" + " |" * (len(levels) - 1))
+    baseline = "baseline" if group.startswith("meanfield") else "maddpg"
+    if "ernie" in means and baseline in means:
+        margin = means["ernie"] - means[baseline]
+        lines.append(f"| ERNIE − {baseline} | | | " + " | ".join(f"{m:+.2f}" for m in margin) + " |")
+        below = [f"{x:g}" for x, m in zip(levels, margin, strict=True) if not m > 0]
+        above = "yes" if not below else f"no (below at σ = {', '.join(below)})"
+        lines.append(f"\nERNIE's mean curve above {baseline}'s at every noise level: {above}")
     return "\n".join(lines)
 
 
@@ -181,19 +181,23 @@ def main() -> None:
     parser.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128, 256])
     parser.add_argument("--n-agents", type=int, nargs="+", default=[3, 6, 10])
     parser.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.5, 1.0, 1.5])
-    parser.add_argument("--eval-episodes", type=int, default=20)
+    parser.add_argument("--eval-episodes", type=int, default=20, help="episodes per evaluation cell")
+    parser.add_argument("--eval-seeds", type=int, nargs="+", default=[0], help="evaluation seeds (cells)")
+    parser.add_argument(
+        "--attack", type=float, nargs="*", default=[], help="ℓ2 radii of the core's observation attack"
+    )
     parser.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 2) // 2))
     parser.add_argument(
         "--no-train", action="store_true", help="only evaluate and summarise the runs already trained"
     )
     args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
     jobs = jobs_for(args)
     started = time.perf_counter()
-    with ProcessPoolExecutor(args.jobs) as pool:
-        results = [r for r in pool.map(run_one, jobs) if r is not None]
-    print(f"{len(results)} runs, {time.perf_counter() - started:.0f} s wall, {args.jobs} processes")
-    print(summarise(results, args.noise, random_floor(jobs)))
+    if not args.no_train:
+        with ProcessPoolExecutor(args.jobs) as pool:
+            list(pool.map(train_one, jobs))
+    print(f"{len(jobs)} runs, {time.perf_counter() - started:.0f} s wall training, {args.jobs} processes")
+    stress_groups(args, jobs)
 
 
 if __name__ == "__main__":

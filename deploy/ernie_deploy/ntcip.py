@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ernie_deploy import snmp_ber
+
 ASC = (1, 3, 6, 1, 4, 1, 1206, 4, 2, 1)  # NTCIP 1202 actuated signal controller node
 
 # MIB-II sysName (RFC 3418): the intersection (SUMO traffic-light) id, so a runtime can check that it
@@ -64,6 +66,14 @@ QUEUE_SCALE = 1000
 DETECTOR_VEHICLES = (*EXTENSION, 1, 2)  # vehicles on the detector's lane
 STAGE_TIME = (*EXTENSION, 2, 1, 0)  # tenths of a second since the current green/yellow/red stage began
 
+# The sample-ready notification (an SNMPv2-Trap, RFC 3416), vendor extension: a controller sends it to
+# the managers that talk to it whenever it publishes a new detector sample, so a runtime learns of the
+# sample at once instead of polling the sequence. Its bindings: sysUpTime, snmpTrapOID = SAMPLE_READY,
+# volumeOccupancySequence.
+SYS_UP_TIME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
+SNMP_TRAP_OID = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
+SAMPLE_READY = (*EXTENSION, 3, 1)
+
 OCCUPANCY_FULL_SCALE = 200  # detectorOccupancy value for 100 %
 BYTE_MAX = 255
 
@@ -86,3 +96,21 @@ def mask_phases(mask: int) -> list[int]:
 def oid_text(oid: tuple[int, ...]) -> str:
     """Dotted text form of an OID, for messages and docs."""
     return ".".join(map(str, oid))
+
+
+def sample_ready(uptime_s: float, sequence: int) -> list[tuple[tuple[int, ...], snmp_ber.Value]]:
+    """The variable bindings of the sample-ready notification for sample ``sequence``."""
+    return [
+        (SYS_UP_TIME, snmp_ber.TimeTicks(int(uptime_s * 100) % (1 << 32))),
+        (SNMP_TRAP_OID, snmp_ber.ObjectName(SAMPLE_READY)),
+        (VOLUME_OCCUPANCY_SEQUENCE, sequence),
+    ]
+
+
+def sample_ready_sequence(message: snmp_ber.Message) -> int | None:
+    """The sequence a sample-ready notification announces; None for any other message."""
+    binds = dict(message.var_binds)
+    if message.pdu_tag != snmp_ber.TRAP or binds.get(SNMP_TRAP_OID) != SAMPLE_READY:
+        return None
+    sequence = binds.get(VOLUME_OCCUPANCY_SEQUENCE)
+    return sequence if isinstance(sequence, int) else None

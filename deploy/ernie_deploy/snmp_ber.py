@@ -4,22 +4,25 @@ pysnmp's pyasn1 codec builds a typed object per value and dominated the decision
 few functions work on bytes and Python values. A message is ``(version, community, pdu_tag,
 request_id, error_status, error_index, var_binds)`` with ``var_binds`` a list of ``(oid, value)``:
 ``oid`` a tuple of ints, ``value`` an ``int`` (INTEGER, Counter32, Gauge32, TimeTicks), ``bytes``
-(OCTET STRING) or ``None`` (NULL, noSuchObject, noSuchInstance, endOfMibView). Anything else, and any
-datagram that is not exactly one well-formed message, raises :class:`BerError`.
+(OCTET STRING), an :class:`ObjectName` (OBJECT IDENTIFIER) or ``None`` (NULL, noSuchObject,
+noSuchInstance, endOfMibView); :class:`TimeTicks` encodes an ``int`` as TimeTicks. Anything else, and
+any datagram that is not exactly one well-formed message, raises :class:`BerError`.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NamedTuple
 
 SNMP_V2C = 1
-GET, GET_NEXT, RESPONSE, SET, GET_BULK = 0xA0, 0xA1, 0xA2, 0xA3, 0xA5
+GET, GET_NEXT, RESPONSE, SET, GET_BULK, TRAP = 0xA0, 0xA1, 0xA2, 0xA3, 0xA5, 0xA7
 NO_SUCH_OBJECT = 0x80
 
 _INTEGER, _OCTET_STRING, _NULL, _OID, _SEQUENCE = 0x02, 0x04, 0x05, 0x06, 0x30
-_UNSIGNED = frozenset({0x41, 0x42, 0x43})  # Counter32, Gauge32, TimeTicks
+_TIME_TICKS = 0x43
+_UNSIGNED = frozenset({0x41, 0x42, _TIME_TICKS})  # Counter32, Gauge32, TimeTicks
 _ABSENT = frozenset({_NULL, 0x80, 0x81, 0x82})  # NULL, noSuchObject, noSuchInstance, endOfMibView
-_PDUS = frozenset({GET, GET_NEXT, RESPONSE, SET, GET_BULK})
+_PDUS = frozenset({GET, GET_NEXT, RESPONSE, SET, GET_BULK, TRAP})
 
 # RFC 3416 error-status names, as pysnmp prints them.
 ERROR_NAMES = [
@@ -44,7 +47,16 @@ ERROR_NAMES = [
     "inconsistentName",
 ]
 
-Value = int | bytes | None
+
+class ObjectName(tuple):
+    """An OBJECT IDENTIFIER value (e.g. a notification's snmpTrapOID), as opposed to an OID key."""
+
+
+class TimeTicks(int):
+    """An ``int`` to be encoded as TimeTicks (hundredths of a second, e.g. sysUpTime)."""
+
+
+Value = int | bytes | ObjectName | None
 
 
 class BerError(ValueError):
@@ -77,6 +89,9 @@ def _integer(value: int) -> bytes:
     return _tlv(_INTEGER, value.to_bytes(size, "big", signed=True))
 
 
+# A controller's object instances are a few hundred OIDs, encoded and decoded on every request: both
+# directions are memoised (bounded, so that random OIDs from a fuzzer cannot grow them without limit).
+@lru_cache(maxsize=4096)
 def _oid(oid: tuple[int, ...]) -> bytes:
     if len(oid) < 2 or oid[0] > 2 or (oid[0] < 2 and oid[1] >= 40):
         raise BerError(f"OID {oid} cannot be encoded")
@@ -96,6 +111,12 @@ def _value(value: Value, absent_tag: int) -> bytes:
         return bytes((absent_tag, 0))
     if isinstance(value, bytes):
         return _tlv(_OCTET_STRING, value)
+    if isinstance(value, ObjectName):
+        return _oid(value)
+    if isinstance(value, TimeTicks):
+        if not 0 <= value < 1 << 32:
+            raise BerError(f"TimeTicks {value} out of range")
+        return _tlv(_TIME_TICKS, value.to_bytes(value.bit_length() // 8 + 1, "big"))
     return _integer(value)
 
 
@@ -139,6 +160,7 @@ def _int_at(data: bytes, at: int, end: int) -> tuple[int, int]:
     return int.from_bytes(data[start:stop], "big", signed=True), stop
 
 
+@lru_cache(maxsize=4096)
 def _decode_oid(body: bytes) -> tuple[int, ...]:
     if not body or body[-1] & 0x80:
         raise BerError("bad OID")
@@ -161,6 +183,8 @@ def _decode_value(tag: int, body: bytes) -> Value:
         return int.from_bytes(body, "big")
     if tag == _OCTET_STRING:
         return bytes(body)
+    if tag == _OID:
+        return ObjectName(_decode_oid(body))
     if tag in _ABSENT:
         return None
     raise BerError(f"value type {tag:#x} not supported")

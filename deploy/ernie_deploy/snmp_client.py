@@ -10,6 +10,10 @@ Example::
     client = NtcipClient("127.0.0.1", 16100, SnmpCredentials(community="public"))
     reading = client.read()            # sequence, signal status, vehicles and queue per detector
     client.command_green(2)            # hold phase 2, or force off the current green and call 2
+    client.wait_for_sample(reading.sequence, poll_interval_s=0.002)  # the next sample's sequence
+
+An SNMPv2c client also listens for the controller's sample-ready notifications (``ntcip.SAMPLE_READY``)
+on its socket, so it learns of a new sample without polling for it.
 """
 
 from __future__ import annotations
@@ -17,9 +21,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
+import time
 from dataclasses import dataclass, field
 
 from ernie_deploy import ntcip, snmp_ber
+
+# How long a runtime waits for a sample-ready notification before it polls, once the controller is
+# known to send them: only a lost datagram makes this wait expire.
+NOTIFIED_POLL_S = 0.5
 
 
 class ControllerUnreachable(RuntimeError):
@@ -62,6 +71,7 @@ class _V2cTransport:
         self._where = f"{host}:{port}"
         self._retries = retries
         self._request_ids = itertools.count(1)
+        self._announced: int | None = None  # a sample-ready notification received while waiting for an answer
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._socket.settimeout(timeout_s)
         self._socket.connect((host, port))
@@ -96,12 +106,47 @@ class _V2cTransport:
 
     def _receive(self, request_id: int) -> snmp_ber.Message:
         while True:  # skip late answers to earlier requests and garbage; the socket timeout bounds this
-            try:
-                message = snmp_ber.decode(self._socket.recv(65535))
-            except snmp_ber.BerError:
+            message = self._next_message()
+            if message is None:
                 continue
             if message.pdu_tag == snmp_ber.RESPONSE and message.request_id == request_id:
                 return message
+            self._keep_announcement(message)
+
+    def _next_message(self) -> snmp_ber.Message | None:
+        try:
+            return snmp_ber.decode(self._socket.recv(65535))
+        except snmp_ber.BerError:
+            return None
+
+    def _keep_announcement(self, message: snmp_ber.Message) -> None:
+        announced = ntcip.sample_ready_sequence(message)
+        if announced is not None and message.community == self._community:
+            self._announced = announced
+
+    def wait_for_announcement(self, timeout_s: float, other_than: int | None) -> int | None:
+        """The sequence of a sample-ready notification announcing a sample other than
+        ``other_than``, or None if none arrives within ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        request_timeout = self._socket.gettimeout()
+        try:
+            while self._announced is None or self._announced == other_than:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._socket.settimeout(remaining)
+                try:
+                    message = self._next_message()
+                except TimeoutError:
+                    return None
+                if message is not None:
+                    self._keep_announcement(message)
+        except ConnectionRefusedError:
+            return None  # the next request reports it
+        finally:
+            self._socket.settimeout(request_timeout)
+        announced, self._announced = self._announced, None
+        return announced
 
     def close(self) -> None:
         self._socket.close()
@@ -150,6 +195,11 @@ class _V3Transport:
             )
         return [(tuple(oid), _plain(value)) for oid, value in answer]
 
+    def wait_for_announcement(self, timeout_s: float, other_than: int | None) -> int | None:
+        """Notifications are not received over SNMPv3 here: wait, then let the caller poll."""
+        time.sleep(timeout_s)
+        return None
+
     def close(self) -> None:
         self._engine.close_dispatcher()
         self._loop.close()
@@ -178,6 +228,7 @@ class NtcipClient:
         retries: int = 1,
     ):
         credentials = credentials or SnmpCredentials()
+        self.notifies = False  # whether the controller was seen to send sample-ready notifications
         if credentials.version == "2c":
             self._transport: _V2cTransport | _V3Transport = _V2cTransport(
                 host, port, credentials.community, timeout_s, retries
@@ -250,6 +301,20 @@ class NtcipClient:
     def sequence(self) -> int:
         """The controller's volumeOccupancySequence: it changes when a new detector sample is ready."""
         return self.get([ntcip.VOLUME_OCCUPANCY_SEQUENCE])[0]
+
+    def wait_for_sample(self, last_sequence: int | None, poll_interval_s: float) -> int:
+        """The controller's sample sequence, after waiting for it to differ from ``last_sequence``:
+        until a sample-ready notification announces a new sample, or at most ``poll_interval_s``,
+        then by a poll. Once the controller has been seen to notify (``self.notifies``), the poll is
+        only the safety net for a lost notification and waits ``NOTIFIED_POLL_S`` instead."""
+        if last_sequence is None:
+            return self.sequence()
+        wait = max(poll_interval_s, NOTIFIED_POLL_S) if self.notifies else poll_interval_s
+        announced = self._transport.wait_for_announcement(wait, other_than=last_sequence)
+        if announced is not None:
+            self.notifies = True
+            return announced
+        return self.sequence()
 
     def call_phases(self) -> list[int]:
         """Per detector, the phase its lane is served in (vehicleDetectorCallPhase)."""

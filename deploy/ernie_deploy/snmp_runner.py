@@ -33,7 +33,7 @@ def run_intersection(
     client: NtcipClient,
     decide: Decide,
     *,
-    poll_interval_s: float = 0.002,
+    poll_interval_s: float = 0.002,  # until the controller is seen to notify new samples
     idle_timeout_s: float = 30.0,
     max_decisions: int | None = None,
 ) -> RunnerStats:
@@ -44,12 +44,11 @@ def run_intersection(
     last_new_sample = time.monotonic()
     while max_decisions is None or stats.decisions < max_decisions:
         try:
-            sequence = client.sequence()
+            sequence = client.wait_for_sample(last_sequence, poll_interval_s)
             if sequence == last_sequence:
                 if time.monotonic() - last_new_sample > idle_timeout_s:
                     stats.stopped_because = f"no new detector sample for {idle_timeout_s} s"
                     return stats
-                time.sleep(poll_interval_s)
                 continue
             started = time.perf_counter()
             reading = client.read()

@@ -1,7 +1,7 @@
 """``ernie-traffic lab``: ERNIE beyond traffic — particle games and many-agent mean-field navigation."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import yaml
@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.lab.config import MEANFIELD_LEARNERS, PARTICLE_LEARNERS, LabRunConfig
+from ernie_traffic.stress.runner import BACKENDS
 from ernie_traffic.utils.config_files import load_config
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 DEFAULT_NOISE = "0,0.05,0.1,0.2,0.3"
+DEFAULT_ATTACK = "0.05,0.1,0.3"
 
 
 def _group(family: str, learners: tuple[str, ...], help_text: str) -> typer.Typer:
@@ -94,11 +96,8 @@ def _group(family: str, learners: tuple[str, ...], help_text: str) -> typer.Type
         from ernie_traffic.lab.train import load_learner
         from ernie_traffic.training.run_dir import RunDirectory
 
-        try:
-            levels = [float(x) for x in noise.split(",") if x.strip()]
-        except ValueError as exc:
-            raise UserInputError(f"--noise {noise!r}: expected comma-separated numbers") from exc
-        if not levels or min(levels) < 0:
+        levels = _levels("--noise", noise)
+        if not levels:
             raise UserInputError(f"--noise {noise!r}: expected one or more levels >= 0")
         run_config, learner = load_learner(run_dir)
         env = _changed_env(run_config.env, env_field or [])
@@ -119,17 +118,97 @@ def _group(family: str, learners: tuple[str, ...], help_text: str) -> typer.Type
     return group
 
 
-def _changed_env(env: BaseModel, assignments: list[str]) -> BaseModel:
-    """``env`` with ``FIELD=VALUE`` assignments applied and validated (values parsed as YAML scalars)."""
+@app.command("stress")
+def stress_command(
+    controllers: Annotated[
+        list[str],
+        typer.Argument(
+            help="Trained run directories (any lab family, all fitting the first run's env), or "
+            "LABEL=RUN_DIR,RUN_DIR,... to pool several runs (e.g. one learner's training seeds) under one "
+            "label.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Sweep directory; running the same sweep again resumes it.")
+    ],
+    noise: Annotated[
+        str, typer.Option(help="Comma-separated observation-noise levels σ (0 = the unperturbed baseline).")
+    ] = DEFAULT_NOISE,
+    attack: Annotated[
+        str,
+        typer.Option(help="Comma-separated ℓ2 radii ε of the core's PGD observation attack ('' for none)."),
+    ] = DEFAULT_ATTACK,
+    episodes: Annotated[int, typer.Option(min=1, help="Evaluation episodes per cell.")] = 10,
+    seeds: Annotated[str, typer.Option(help="Comma-separated evaluation seeds (one cell each).")] = "0,1,2",
+    env_field: Annotated[
+        list[str] | None,
+        typer.Option("--env", help="FIELD=VALUE: evaluate in a changed env (as in `evaluate`); repeatable."),
+    ] = None,
+    random: Annotated[
+        bool, typer.Option("--random/--no-random", help="Add the random-policy reference.")
+    ] = True,
+    backend: Annotated[str, typer.Option(help=f"Where cells run: {' or '.join(BACKENDS)}.")] = "process",
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Cells run in parallel.")] = 2,
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (with --backend ray); default: local.")
+    ] = None,
+    report: Annotated[
+        bool, typer.Option("--report/--no-report", help="Write the report when the sweep ends.")
+    ] = True,
+) -> None:
+    """Stress-test trained runs (and a random policy) under observation noise and the PGD attack, through
+    the stress test's results file and report: OUT/results.jsonl, OUT/report.html, OUT/report.md."""
+    from ernie_traffic.cli.stress import run_and_report
+    from ernie_traffic.lab.stress import lab_sweep
+
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError as exc:
+        raise UserInputError(f"--seeds {seeds!r}: expected comma-separated integers") from exc
+    try:
+        sweep = lab_sweep(
+            controllers,
+            _levels("--noise", noise),
+            _levels("--attack", attack),
+            seed_list,
+            episodes,
+            _env_updates(env_field or []),
+            random_reference=random,
+        )
+    except ValidationError as exc:
+        raise UserInputError(f"lab stress: {exc.errors()[0]['msg']}") from exc
+    run_and_report(sweep, out, backend, workers, address, report)
+
+
+def _levels(option: str, text: str) -> list[float]:
+    """Comma-separated levels >= 0."""
+    try:
+        levels = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError as exc:
+        raise UserInputError(f"{option} {text!r}: expected comma-separated numbers") from exc
+    if levels and min(levels) < 0:
+        raise UserInputError(f"{option} {text!r}: levels must be >= 0")
+    return levels
+
+
+def _env_updates(assignments: list[str]) -> dict[str, Any]:
+    """``FIELD=VALUE`` assignments as a mapping (values parsed as YAML scalars)."""
     updates = {}
-    fields = type(env).model_fields
     for assignment in assignments:
         field, sep, value = assignment.partition("=")
-        if not sep or field not in fields:
-            raise UserInputError(
-                f"--env {assignment!r}: expected FIELD=VALUE with FIELD one of {', '.join(fields)}"
-            )
+        if not sep or not field:
+            raise UserInputError(f"--env {assignment!r}: expected FIELD=VALUE")
         updates[field] = yaml.safe_load(value)
+    return updates
+
+
+def _changed_env(env: BaseModel, assignments: list[str]) -> BaseModel:
+    """``env`` with ``FIELD=VALUE`` assignments applied and validated."""
+    updates = _env_updates(assignments)
+    fields = type(env).model_fields
+    if unknown := [field for field in updates if field not in fields]:
+        raise UserInputError(f"--env {', '.join(unknown)}: unknown; env fields: {', '.join(fields)}")
     try:
         return type(env).model_validate({**env.model_dump(), **updates})
     except ValidationError as exc:

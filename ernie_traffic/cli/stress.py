@@ -59,10 +59,6 @@ def stress_test(
 ) -> None:
     """Run every (controller, perturbation, level, seed) cell of a stress plan and stream the results to
     OUT/results.jsonl; an interrupted sweep resumes without redoing finished cells."""
-    if backend not in BACKENDS:
-        raise UserInputError(f"--backend {backend}: unknown backend; use {' or '.join(BACKENDS)}")
-    if address is not None and backend != "ray":
-        raise UserInputError("--address is only used with --backend ray")
     stress_plan = load_plan(plan)
     if seeds is not None:
         try:
@@ -73,7 +69,18 @@ def stress_test(
         stress_plan.horizon = horizon
     fields = {"network": network, "controllers": controllers, "plan": stress_plan.model_dump()}
     sweep = build_config(Sweep, fields, "stress-test options")
+    run_and_report(sweep, out, backend, workers, address, report)
 
+
+def run_and_report(
+    sweep: Sweep, out: Path, backend: str, workers: int, address: str | None, report: bool
+) -> None:
+    """Run the sweep's unfinished cells with one progress line per cell, then write its report
+    (``stress-test`` and ``lab stress``)."""
+    if backend not in BACKENDS:
+        raise UserInputError(f"--backend {backend}: unknown backend; use {' or '.join(BACKENDS)}")
+    if address is not None and backend != "ray":
+        raise UserInputError("--address is only used with --backend ray")
     total = len(expand_cells(sweep))
     done = [len(finished_keys(out / RESULTS_FILE))]
 
@@ -93,7 +100,9 @@ def stress_test(
 
 
 def report(
-    sweep_dir: Annotated[Path, typer.Argument(help="A stress-test directory (the --out of stress-test).")],
+    sweep_dir: Annotated[
+        Path, typer.Argument(help="A stress-test directory (the --out of stress-test or lab stress).")
+    ],
 ) -> None:
     """Write OUT/report.html (self-contained) and OUT/report.md from a sweep's results, finished or not."""
     from ernie_traffic.stress.report import write_report

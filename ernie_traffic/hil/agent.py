@@ -11,14 +11,17 @@ The requests of the control loop (SNMPv2c GET, and SET that the controller accep
 community) are answered straight from the datagram with ``ernie_deploy.snmp_ber``, without pysnmp's
 engine: its pure-Python message processing dominated the decision round trip. Everything else
 (GETNEXT, GETBULK, refused SETs, SNMPv3, wrong communities, malformed datagrams) goes to the engine
-unchanged, so its checks and error replies stay the only ones.
+unchanged, so its checks and error replies stay the only ones. The managers those fast answers go
+to also get the sample-ready notification whenever the simulator publishes a new sample.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import itertools
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +36,9 @@ from ernie_traffic.hil.config import SnmpSettings
 from ernie_traffic.hil.controller import CONTROL_COLUMNS, VirtualController
 
 _WRITABLE = {(*column, 1) for column in CONTROL_COLUMNS}
+
+# A manager that made no request for this long (wall seconds) gets no more notifications: it went away.
+MANAGER_SILENCE_S = 60.0
 
 
 def _syntax(value: int | str | None) -> Any:
@@ -120,18 +126,42 @@ def _plain(value: int | str | None) -> int | bytes | None:
 
 
 class _FastV2cTransport(udp.UdpAsyncioTransport):
-    """pysnmp's UDP transport, answering what ``answer`` can at once and passing the rest on."""
+    """pysnmp's UDP transport, answering what ``answer`` can at once and passing the rest on.
 
-    def __init__(self, answer: Callable[[bytes], bytes | None]):
+    The addresses it answered (managers with the right community) are the ones :meth:`notify`
+    sends notifications to, for as long as they keep making requests."""
+
+    def __init__(self, answer: Callable[[bytes], bytes | None], community: bytes):
         super().__init__()
         self._answer = answer
+        self._community = community
+        self._notification_ids = itertools.count(1)
+        self._managers: dict[Any, float] = {}  # address -> wall time of its last answered request
 
     def datagram_received(self, datagram: bytes, transportAddress: Any) -> None:
         reply = self._answer(datagram)
         if reply is None:
             super().datagram_received(datagram, transportAddress)
         elif self.transport is not None:
+            self._managers[transportAddress] = time.monotonic()
             self.transport.sendto(reply, transportAddress)
+
+    def notify(self, var_binds: list[tuple[tuple[int, ...], snmp_ber.Value]]) -> None:
+        """Send an SNMPv2-Trap with ``var_binds`` to every manager heard from lately."""
+        if self.transport is None:
+            return
+        now = time.monotonic()
+        for address, heard in list(self._managers.items()):
+            if now - heard > MANAGER_SILENCE_S:
+                del self._managers[address]
+        if not self._managers:
+            return
+        message = snmp_ber.Message(
+            snmp_ber.SNMP_V2C, self._community, snmp_ber.TRAP, next(self._notification_ids), 0, 0, var_binds
+        )
+        wire = snmp_ber.encode(message)
+        for address in self._managers:
+            self.transport.sendto(wire, address)
 
 
 class SnmpAgent:
@@ -146,6 +176,8 @@ class SnmpAgent:
         on_command: Callable[[VirtualController], None],
     ):
         self.address = (host, port)
+        self.controller = controller
+        self._started = time.monotonic()
         self.engine = engine.SnmpEngine()
         listening = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
@@ -156,9 +188,12 @@ class SnmpAgent:
         instrumentation = _NtcipInstrumentation(controller, on_command)
         if settings.version == "2c":
             community = settings.community.encode()
-            transport = _FastV2cTransport(lambda datagram: instrumentation.answer_v2c(datagram, community))
+            transport = _FastV2cTransport(
+                lambda datagram: instrumentation.answer_v2c(datagram, community), community
+            )
         else:
             transport = udp.UdpTransport()
+        self._notifier = transport if isinstance(transport, _FastV2cTransport) else None
         self._udp = transport.open_server_mode(sock=listening)
         config.add_transport(self.engine, udp.DOMAIN_NAME, self._udp)
         subtree = (1, 3, 6, 1, 4, 1)
@@ -185,6 +220,13 @@ class SnmpAgent:
             cmdrsp.SetCommandResponder,
         ):
             responder(self.engine, snmp_context)
+
+    def notify_sample(self) -> None:
+        """Tell the SNMPv2c managers of this controller that its new sample is ready (the
+        sample-ready notification, see ``ernie_deploy.ntcip``). SNMPv3 managers poll instead."""
+        if self._notifier is not None:
+            uptime = time.monotonic() - self._started
+            self._notifier.notify(ntcip.sample_ready(uptime, self.controller.sequence))
 
     async def close(self) -> None:
         """Stop listening, let requests already received finish, then release the engine."""

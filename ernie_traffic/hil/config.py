@@ -57,6 +57,11 @@ class HilConfig(BaseModel):
     watchdog_s: float = Field(
         15.0, gt=0, description="simulated seconds without a command after which a controller runs fixed time"
     )
+    notify_samples: bool = Field(
+        True,
+        description="send the sampleReady notification (SNMPv2c) to the runtimes at each new sample; "
+        "false: runtimes find new samples by polling, as with a controller without notifications",
+    )
     signal_log: Path | None = Field(
         None, description="where SUMO logs every signal state it shows (tlsStates XML); default: a temp file"
     )

@@ -108,7 +108,7 @@ class HilSimulator:
         }
         agents = await self._open_agents(controllers)
         previous_ids: dict[str, list[set[str]]] = {}
-        self._publish(controllers, previous_ids)
+        self._publish(controllers, agents, previous_ids)
         remote = dict.fromkeys(controllers, False)
         result = HilResult(
             metrics={},
@@ -140,7 +140,7 @@ class HilSimulator:
                     controller.now_s += config.traffic.decision_interval
                 result.decisions += 1
                 if env.agents:
-                    self._publish(controllers, previous_ids)
+                    self._publish(controllers, agents, previous_ids)
                 await asyncio.sleep(0)  # let agents answer between periods even without waiting
             result.wall_s = time.perf_counter() - started
             result.simulated_s = result.decisions * config.traffic.decision_interval
@@ -217,11 +217,15 @@ class HilSimulator:
                 self._ntcip_domain.subscribe(source, _NTCIP_VARIABLES)
 
     def _publish(
-        self, controllers: dict[str, VirtualController], previous_ids: dict[str, list[set[str]]]
+        self,
+        controllers: dict[str, VirtualController],
+        agents: list[SnmpAgent],
+        previous_ids: dict[str, list[set[str]]],
     ) -> None:
-        """Give every controller the detector sample of the period that just ended: vehicles and
+        """Give every controller the detector sample of the period that just ended (vehicles and
         queue exactly as the environment read them for its observations, volume and occupancy from
-        the NTCIP subscription."""
+        the NTCIP subscription), then notify the runtimes: all samples first, so that no runtime's
+        requests compete with the publishing of the others."""
         bank = self.env.detectors
         results = self._ntcip_domain.getAllSubscriptionResults()
         for tls, controller in controllers.items():
@@ -238,3 +242,6 @@ class HilSimulator:
                     queue=bank.queues_in[lanes].copy(),
                 )
             )
+        if self.config.notify_samples:
+            for agent in agents:
+                agent.notify_sample()

@@ -145,19 +145,25 @@ class StressedLearnedController:
 
     def lipschitz(self, epsilon: float) -> float:
         """Mean over intersections and sampled states of the core's empirical local Lipschitz constant."""
-        import torch
+        return mean_lipschitz([(self.modules[agent], seen) for agent, seen in self.seen.items()], epsilon)
 
-        from ernie_traffic.core import empirical_lipschitz
 
-        rng = np.random.default_rng(0)
-        estimates = []
-        for agent, seen in self.seen.items():
-            if not seen:
-                continue
-            picks = rng.choice(len(seen), size=min(LIPSCHITZ_SAMPLES, len(seen)), replace=False)
-            obs = torch.as_tensor(np.stack([seen[i] for i in picks]))
-            estimates.append(empirical_lipschitz(self.modules[agent], obs, epsilon=epsilon).mean)
-        return float(np.mean(estimates))
+def mean_lipschitz(observed: list[tuple[Any, list[np.ndarray]]], epsilon: float) -> float:
+    """The core's empirical local Lipschitz constant of each ``(policy module, observations it saw)``
+    pair, on up to :data:`LIPSCHITZ_SAMPLES` of its observations, averaged over the pairs."""
+    import torch
+
+    from ernie_traffic.core import empirical_lipschitz
+
+    rng = np.random.default_rng(0)
+    estimates = []
+    for module, seen in observed:
+        if not seen:
+            continue
+        picks = rng.choice(len(seen), size=min(LIPSCHITZ_SAMPLES, len(seen)), replace=False)
+        obs = torch.as_tensor(np.stack([seen[i] for i in picks]))
+        estimates.append(empirical_lipschitz(module, obs, epsilon=epsilon).mean)
+    return float(np.mean(estimates))
 
 
 def run_cell(cell: dict[str, Any]) -> dict[str, float]:

@@ -46,7 +46,13 @@ METRICS = (
     "unfinished",
     "episode_return",
 )
+LAB_METRICS = ("episode_return",)  # the lab's cells: mean per-agent return of the cell's episodes
 HIGHER_IS_BETTER = {"throughput", "episode_return"}
+
+
+def direction(metric: str) -> str:
+    """Which way is better for ``metric``, as the report labels it."""
+    return "higher is better" if metric in HIGHER_IS_BETTER else "lower is better"
 
 
 class Family(BaseModel):
@@ -96,7 +102,12 @@ class StressPlan(BaseModel):
 
     seeds: list[int] = Field(default=[0, 1, 2], min_length=1, description="Seeds run for every cell.")
     horizon: float | None = Field(
-        default=None, gt=0, description="Simulated seconds per cell; default: the scenario's demand window."
+        default=None,
+        gt=0,
+        description="Traffic: simulated seconds per cell; default: the scenario's demand window.",
+    )
+    episodes: int = Field(
+        default=1, ge=1, description="Lab: evaluation episodes per cell (a traffic cell is one simulation)."
     )
     metric: str = Field(default="mean_delay", description=f"Headline metric, one of {', '.join(METRICS)}.")
     lipschitz_epsilon: float = Field(

@@ -23,11 +23,12 @@ import numpy as np
 
 from ernie_traffic.stress.bundled import is_bundle
 from ernie_traffic.stress.cells import BASELINE
-from ernie_traffic.stress.plan import METRICS, NETWORK, Family
+from ernie_traffic.stress.plan import NETWORK, Family, direction
 from ernie_traffic.stress.summary import Summary, summarize
 from ernie_traffic.stress.sweep import (
     PROVENANCE_FILE,
     SWEEP_FILE,
+    controller_name,
     expand_cells,
     latest_records,
     level_setting,
@@ -53,7 +54,17 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 
 
 def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:+.1f}%"
+    """A degradation (> 0 = worse, see :meth:`Summary.degradation`) in words that read the same for a
+    lower-is-better metric (delay) and a higher-is-better one (return)."""
+    if value is None:
+        return "–"
+    if round(100 * value, 1) == 0:
+        return "0.0%"
+    return f"{abs(100 * value):.1f}% {'worse' if value > 0 else 'better'}"
+
+
+def _axis_label(metric: str) -> str:
+    return f"{metric} ({direction(metric)})"
 
 
 def _png(fig: plt.Figure) -> bytes:
@@ -64,20 +75,28 @@ def _png(fig: plt.Figure) -> bytes:
 
 
 def _family_figure(summary: Summary, family: Family) -> Figure:
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7), squeeze=False, layout="constrained")
+    metrics = summary.sweep.metrics
+    columns = min(3, len(metrics))
+    rows = -(-len(metrics) // columns)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(4.4 * columns, 3.5 * rows), squeeze=False, layout="constrained"
+    )
     categorical = family.perturbation == NETWORK
-    for ax, metric in zip(axes.flat, METRICS, strict=True):
+    for ax in axes.flat[len(metrics) :]:
+        ax.set_axis_off()
+    for ax, metric in zip(axes.flat, metrics, strict=False):
         for controller in summary.sweep.controllers:
             points = summary.series(controller, family, metric)
             if not points:
                 continue
             xs = list(range(len(points))) if categorical else [float(x) for x, _ in points]
             mean = [s.mean for _, s in points]
-            line = ax.plot(xs, mean, marker="o", label=controller)[0]
+            line = ax.plot(xs, mean, marker="o", label=controller_name(summary.sweep, controller))[0]
             ax.fill_between(xs, [s.low for _, s in points], [s.high for _, s in points],
                             color=line.get_color(), alpha=0.2)  # fmt: skip
-            ax.set_xticks(xs, [_tick(family, x) for x, _ in points], fontsize=7)
+            ax.set_xticks(xs, [_tick(summary, family, x) for x, _ in points], fontsize=7)
         ax.set_title(metric)
+        ax.set_ylabel(_axis_label(metric), fontsize=8)
         ax.set_xlabel("network" if categorical else f"{family.perturbation} {family.scale}")
         ax.grid(alpha=0.3)
     if axes[0, 0].get_legend_handles_labels()[0]:
@@ -87,10 +106,10 @@ def _family_figure(summary: Summary, family: Family) -> Figure:
     return Figure(f"{family.name}_levels", caption, _png(fig))
 
 
-def _tick(family: Family, level: float | str) -> str:
+def _tick(summary: Summary, family: Family, level: float | str) -> str:
     if family.perturbation == NETWORK or family.scale == "value":
         return f"{level:g}" if isinstance(level, float | int) else str(level)
-    return f"{level:g}\n{level_setting(family, level)}"
+    return f"{level:g}\n{level_setting(summary.sweep, family, level)}"
 
 
 def _percentile_figure(summary: Summary, family: Family) -> Figure:
@@ -106,9 +125,9 @@ def _percentile_figure(summary: Summary, family: Family) -> Figure:
         )
         if outcomes:
             percentiles = np.linspace(0, 100, len(outcomes)) if len(outcomes) > 1 else [50.0]
-            ax.plot(percentiles, outcomes, marker=".", label=controller)
+            ax.plot(percentiles, outcomes, marker=".", label=controller_name(summary.sweep, controller))
     ax.set_xlabel("percentile of per-seed outcomes")
-    ax.set_ylabel(metric)
+    ax.set_ylabel(_axis_label(metric))
     ax.set_title(f"{family.name}: {metric} percentiles")
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
@@ -123,7 +142,8 @@ Table = tuple[list[str], list[list[str]]]
 
 
 def _family_table(summary: Summary, family: Family) -> Table:
-    header = ["controller", "level", "setting", *[f"{m} (mean ± std)" for m in METRICS], "seeds"]
+    metrics = summary.sweep.metrics
+    header = ["controller", "level", "setting", *[f"{m} (mean ± std)" for m in metrics], "seeds"]
     rows = []
     for controller in summary.sweep.controllers:
         for level in [None, *family.levels]:
@@ -131,11 +151,17 @@ def _family_table(summary: Summary, family: Family) -> Table:
             stats = summary.stats.get((controller, fam, level))
             if not stats:
                 continue
-            cells = [f"{_fmt(s.mean)} ± {_fmt(s.std)}" if (s := stats.get(m)) else "–" for m in METRICS]
+            cells = [f"{_fmt(s.mean)} ± {_fmt(s.std)}" if (s := stats.get(m)) else "–" for m in metrics]
             seeds = max(len(s.values) for s in stats.values())
-            setting = "–" if level is None else level_setting(family, level)
+            setting = "–" if level is None else level_setting(summary.sweep, family, level)
             rows.append(
-                [controller, "unperturbed" if level is None else str(level), setting, *cells, str(seeds)]
+                [
+                    controller_name(summary.sweep, controller),
+                    "unperturbed" if level is None else str(level),
+                    setting,
+                    *cells,
+                    str(seeds),
+                ]
             )
     return header, rows
 
@@ -144,7 +170,10 @@ def _degradation_table(summary: Summary) -> Table:
     columns = [(f.name, level) for f in summary.sweep.plan.families for level in f.levels]
     header = ["controller", *[f"{fam} {level}" for fam, level in columns]]
     rows = [
-        [c, *[_pct(summary.degradation(c, fam, level, summary.metric)) for fam, level in columns]]
+        [
+            controller_name(summary.sweep, c),
+            *[_pct(summary.degradation(c, fam, level, summary.metric)) for fam, level in columns],
+        ]
         for c in summary.sweep.controllers
     ]
     return header, rows
@@ -158,7 +187,7 @@ def _ranking_table(summary: Summary) -> Table:
         rows.append(
             [
                 str(rank),
-                row["controller"],
+                controller_name(summary.sweep, row["controller"]),
                 _fmt(row["baseline"]),
                 _fmt(row["under_stress"]),
                 _pct(row["mean_degradation"]),
@@ -174,7 +203,8 @@ def _lipschitz_table(summary: Summary) -> Table:
     for controller in summary.sweep.controllers:
         stat = summary.lipschitz.get(controller)
         if stat is not None:
-            rows.append([controller, f"{_fmt(stat.mean, 4)} ± {_fmt(stat.std, 4)}"])
+            name = controller_name(summary.sweep, controller)
+            rows.append([name, f"{_fmt(stat.mean, 4)} ± {_fmt(stat.std, 4)}"])
         elif is_bundle(controller):
             rows.append([controller, BUNDLE_LIPSCHITZ])
     return header, rows
@@ -229,12 +259,18 @@ def write_report(out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
     sections: list[tuple[str, str, list[Figure], list[tuple[str, Table]]]] = [
         (
             "Ranking",
-            f"Controllers by mean {summary.metric} over all perturbed cells; degradation is relative to each "
-            "controller's own unperturbed run (positive = worse).",
+            f"Controllers by mean {summary.metric} ({direction(summary.metric)}) over all perturbed cells, "
+            "best first; degradation is the change of each controller's own unperturbed "
+            f"{summary.metric}, as a loss (worse) or a gain (better).",
             [],
             [("", _ranking_table(summary))],
         ),
-        (f"Degradation of {summary.metric}", "", [], [("", _degradation_table(summary))]),
+        (
+            f"Degradation of {summary.metric}",
+            f"Change against the controller's unperturbed run; {direction(summary.metric)}.",
+            [],
+            [("", _degradation_table(summary))],
+        ),
     ]
     for family in families:
         figures = [_family_figure(summary, family), _percentile_figure(summary, family)]
@@ -255,9 +291,15 @@ def write_report(out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
     status = f"{len(summary.failed)} failed cell(s); {summary.pending} cell(s) not yet run."
     sections.append(("Failed cells", status, [], [("", _failed_table(summary))]))
 
-    title = f"Stress report: {', '.join(sweep.controllers)} on {sweep.network}"
+    names = [controller_name(sweep, c) for c in sweep.controllers]
+    title = f"Stress report: {', '.join(names)} on {sweep.network}"
     seeds = ", ".join(map(str, sweep.plan.seeds))
-    setting = f"Network {sweep.network}; seeds {seeds}; horizon {sweep.plan.horizon or 'scenario default'} s."
+    if sweep.domain == "lab":
+        episodes = sweep.plan.episodes
+        setting = f"Environment {sweep.network}; evaluation seeds {seeds}; {episodes} episodes per cell."
+    else:
+        horizon = sweep.plan.horizon or "scenario default"
+        setting = f"Network {sweep.network}; seeds {seeds}; horizon {horizon} s."
     html_parts = [
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
         f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1><p>{html.escape(setting)}</p>",

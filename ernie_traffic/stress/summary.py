@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ernie_traffic.stress.cells import BASELINE
-from ernie_traffic.stress.plan import HIGHER_IS_BETTER, METRICS, NETWORK, Family
+from ernie_traffic.stress.plan import HIGHER_IS_BETTER, NETWORK, Family
 from ernie_traffic.stress.sweep import Sweep
 
 
@@ -59,7 +59,8 @@ class Summary:
         return self.stat(controller, BASELINE, None, metric)
 
     def degradation(self, controller: str, family: str, level: Any, metric: str) -> float | None:
-        """Relative change against the controller's unperturbed mean, signed so that > 0 is worse."""
+        """Relative change against the controller's unperturbed mean, signed so that > 0 is worse
+        whichever way the metric points (a lower return and a longer delay are both losses)."""
         base, now = self.baseline(controller, metric), self.stat(controller, family, level, metric)
         if base is None or now is None or base.mean == 0:
             return None
@@ -122,7 +123,7 @@ def summarize(sweep: Sweep, records: list[dict[str, Any]], expected_keys: set[st
             summary.failed.append(record)
             continue
         group = values[(record["controller"], record["family"], record["level"])]
-        for metric in METRICS:
+        for metric in sweep.metrics:
             if metric in record["metrics"]:
                 group[metric].append(float(record["metrics"][metric]))
         if record["family"] == BASELINE and "lipschitz" in record["metrics"]:

@@ -1,5 +1,10 @@
 """A sweep: controllers × (baseline + every family level) × seeds on one network, validated up front.
 
+A sweep's ``domain`` says what its cells are: ``traffic`` (controllers on a SUMO network, the cells of
+:mod:`ernie_traffic.stress.cells`) or ``lab`` (trained particle / mean-field / drone runs in their
+environment, the cells of :mod:`ernie_traffic.lab.stress`). Both write the same records, so one
+summary and one report serve both.
+
 The sweep's directory holds everything the report needs::
 
     <out>/sweep.yaml        the resolved sweep (network, controllers, plan): what resume checks
@@ -16,15 +21,17 @@ import sys
 from importlib import metadata
 from math import inf
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.stress.adversaries import load_global_q
 from ernie_traffic.stress.bundled import is_bundle, load_bundle_controller
 from ernie_traffic.stress.cells import BASELINE, cell_key, is_classical, perturbation_fields, run_cell
 from ernie_traffic.stress.plan import (
+    LAB_METRICS,
+    METRICS,
     NETWORK,
     OBSERVATION_ATTACK,
     RUNNER_KINDS,
@@ -42,13 +49,23 @@ PROVENANCE_FILE = "provenance.json"
 
 
 class Sweep(BaseModel):
-    """What a stress test runs: the network, the controllers and the plan."""
+    """What a stress test runs: the network (or lab environment), the controllers and the plan."""
 
     model_config = ConfigDict(extra="forbid")
 
-    network: str
+    domain: Literal["traffic", "lab"] = Field(
+        default="traffic", description="traffic: controllers on a SUMO network; lab: trained lab runs."
+    )
+    network: str = Field(
+        description="Traffic: network name or .net.xml path; lab: the environment's name in the report."
+    )
     controllers: list[str] = Field(min_length=1)
     plan: StressPlan
+    env: dict[str, Any] | None = Field(
+        default=None,
+        description="Lab only: the evaluation environment, its lab family (particle, meanfield or "
+        "drones) and env config fields.",
+    )
 
     @field_validator("controllers")
     @classmethod
@@ -57,10 +74,32 @@ class Sweep(BaseModel):
             raise ValueError(f"controllers must be distinct: {controllers}")
         return controllers
 
+    @model_validator(mode="after")
+    def _fits_domain(self) -> Sweep:
+        lab = self.domain == "lab"
+        if lab != (self.env is not None):
+            raise ValueError("env is given for lab sweeps and only for them")
+        if lab and self.plan.horizon is not None:
+            raise ValueError("horizon applies to traffic sweeps; a lab cell runs plan.episodes episodes")
+        if not lab and self.plan.episodes != 1:
+            raise ValueError("episodes applies to lab sweeps; a traffic cell is one simulation")
+        if self.plan.metric not in self.metrics:
+            raise ValueError(f"metric {self.plan.metric!r} is not a {self.domain} metric: {self.metrics}")
+        return self
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The metrics its cells record (each report plot and table shows these)."""
+        return LAB_METRICS if self.domain == "lab" else METRICS
+
 
 def expand_cells(sweep: Sweep) -> list[dict[str, Any]]:
     """Every (controller, family, level, seed) cell, baseline first; gradient attacks only on the
     torch policies of run directories (classical controllers and ONNX bundles have no gradients)."""
+    if sweep.domain == "lab":
+        from ernie_traffic.lab.stress import expand_lab_cells
+
+        return expand_lab_cells(sweep)
     plan = sweep.plan
     cells = []
     for controller in sweep.controllers:
@@ -111,6 +150,10 @@ def _cell_params(family: Family | None, level: float | str | None) -> dict[str, 
 def validate_sweep(sweep: Sweep) -> None:
     """Raise one :class:`UserInputError` listing every problem, before any simulation starts:
     unknown networks, perturbations or controllers, out-of-range levels, incompatible controllers."""
+    if sweep.domain == "lab":
+        from ernie_traffic.lab.stress import validate_lab_sweep
+
+        return validate_lab_sweep(sweep)
     from ernie_traffic.scenarios import resolve_scenario
 
     problems: list[str] = []
@@ -175,10 +218,23 @@ def _turning_mix_problems(family: Family) -> list[str]:
     return problems
 
 
-def level_setting(family: Family, level: float | str) -> str:
+def controller_name(sweep: Sweep, controller: str) -> str:
+    """How the report names a controller: as given, or a lab controller pooling runs by its label."""
+    if sweep.domain == "lab":
+        from ernie_traffic.lab.stress import controller_label
+
+        return controller_label(controller)
+    return controller
+
+
+def level_setting(sweep: Sweep, family: Family, level: float | str) -> str:
     """What a severity level means physically, e.g. ``factor=0.75`` for speed_factor at level 0.5."""
     from ernie_traffic.envs.traffic.perturbations import PERTURBATIONS
 
+    if sweep.domain == "lab":
+        from ernie_traffic.lab.stress import lab_level_setting
+
+        return lab_level_setting(family, level)
     if family.perturbation == OBSERVATION_ATTACK:
         return f"ε={level:g}"
     if family.perturbation == TURNING_MIX:
@@ -264,7 +320,7 @@ def record_provenance(
 
 def package_versions() -> dict[str, str]:
     versions = {}
-    for name in ("ernie-traffic", "eclipse-sumo", "libsumo", "torch", "numpy", "matplotlib", "ray"):
+    for name in ("ernie-traffic", "eclipse-sumo", "libsumo", "torch", "numpy", "matplotlib", "ray", "mpe2"):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -298,4 +354,9 @@ def run_sweep(
     prepare_directory(out_dir, sweep)
     record_provenance(out_dir, command or sys.argv, backend, workers)
     results = Path(out_dir) / RESULTS_FILE
-    return run_cells(expand_cells(sweep), results, run_cell, backend, workers, address, progress)
+    cell_fn = run_cell
+    if sweep.domain == "lab":
+        from ernie_traffic.lab.stress import run_lab_cell
+
+        cell_fn = run_lab_cell
+    return run_cells(expand_cells(sweep), results, cell_fn, backend, workers, address, progress)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ernie_deploy import snmp_ber
+from ernie_deploy import ntcip, snmp_ber
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyasn1.codec.ber import decoder, encoder
@@ -81,3 +81,23 @@ def test_broken_or_random_bytes_raise_ber_error_only(message, cut, noise):
     for data in (wire[:cut] if cut < len(wire) else wire + b"\x00", noise):
         with pytest.raises(snmp_ber.BerError):
             snmp_ber.decode(data)
+
+
+def test_sample_ready_notification_is_a_standard_snmpv2_trap():
+    message = snmp_ber.Message(
+        snmp_ber.SNMP_V2C, b"public", snmp_ber.TRAP, 7, 0, 0, ntcip.sample_ready(12.345, 42)
+    )
+    decoded, rest = decoder.decode(snmp_ber.encode(message), asn1Spec=V2C.Message())
+    pdu = V2C.apiMessage.get_pdu(decoded)
+    assert rest == b"" and isinstance(pdu, V2C.SNMPv2TrapPDU)
+    (uptime_oid, uptime), (trap_oid, kind), (sequence_oid, sequence) = V2C.apiPDU.get_varbinds(pdu)
+    assert (tuple(uptime_oid), tuple(trap_oid), tuple(sequence_oid)) == (
+        ntcip.SYS_UP_TIME,
+        ntcip.SNMP_TRAP_OID,
+        ntcip.VOLUME_OCCUPANCY_SEQUENCE,
+    )
+    assert isinstance(uptime, V2C.TimeTicks) and int(uptime) == 1234
+    assert isinstance(kind, V2C.ObjectIdentifier) and tuple(kind) == ntcip.SAMPLE_READY
+    assert int(sequence) == 42
+    assert ntcip.sample_ready_sequence(snmp_ber.decode(snmp_ber.encode(message))) == 42
+    assert ntcip.sample_ready_sequence(message._replace(pdu_tag=snmp_ber.RESPONSE)) is None

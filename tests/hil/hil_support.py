@@ -18,7 +18,7 @@ from ernie_deploy.timing import SignalTimer, TimingConfig
 from ernie_traffic.envs.traffic.intersections import read_intersections
 from ernie_traffic.hil.agent import SnmpAgent
 from ernie_traffic.hil.config import HilConfig, SnmpSettings
-from ernie_traffic.hil.controller import VirtualController
+from ernie_traffic.hil.controller import DetectorSample, VirtualController
 from ernie_traffic.hil.simulator import HilResult, HilSimulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,15 +64,24 @@ class AgentInThread:
         ready = threading.Event()
 
         async def serve() -> None:
-            agent = SnmpAgent(self.controller, "127.0.0.1", self.port, settings, lambda _: None)
+            self.agent = SnmpAgent(self.controller, "127.0.0.1", self.port, settings, lambda _: None)
             await asyncio.sleep(0.05)  # the UDP endpoint is created by the loop
             ready.set()
             await self._stop.wait()
-            await agent.close()
+            await self.agent.close()
 
         self.thread = threading.Thread(target=self.loop.run_until_complete, args=(serve(),), daemon=True)
         self.thread.start()
         assert ready.wait(10), "the agent did not start"
+
+    def publish_sample(self) -> None:
+        """Publish an empty detector sample and notify the managers, as the simulator does."""
+
+        def publish() -> None:
+            self.controller.publish(DetectorSample.empty(len(self.controller.intersection.incoming_lanes)))
+            self.agent.notify_sample()
+
+        self.loop.call_soon_threadsafe(publish)
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self._stop.set)

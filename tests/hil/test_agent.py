@@ -4,6 +4,8 @@ refuses, and that no datagram can crash it."""
 from __future__ import annotations
 
 import socket
+import threading
+import time
 
 import pytest
 from ernie_deploy import ntcip
@@ -57,6 +59,24 @@ def test_command_sets_control_registers_and_the_controller_follows_them(agent_v2
     assert controller.wanted_green() == 1
     client.command_green(1)
     assert controller.wanted_green() == 0
+    client.close()
+
+
+def test_a_new_sample_is_announced_to_the_runtime_without_polling(agent_v2c):
+    client = _client(agent_v2c)
+    assert client.wait_for_sample(None, poll_interval_s=0.002) == 0 and not client.notifies
+    threading.Timer(0.2, agent_v2c.publish_sample).start()
+    started = time.monotonic()
+    # A poll would come only after 5 s: the notification wakes the client long before.
+    assert client.wait_for_sample(0, poll_interval_s=5.0) == 1
+    assert time.monotonic() - started < 2.0 and client.notifies
+    # An announcement that arrives while the client waits for an answer is kept, not lost.
+    agent_v2c.publish_sample()
+    time.sleep(0.1)
+    assert client.read().sequence == 2
+    started = time.monotonic()
+    assert client.wait_for_sample(1, poll_interval_s=5.0) == 2
+    assert time.monotonic() - started < 0.1
     client.close()
 
 

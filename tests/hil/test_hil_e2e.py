@@ -119,7 +119,7 @@ def _wait_for_sequence(client: NtcipClient, at_least: int, timeout_s: float = 12
 
 
 def test_killed_runtime_falls_back_to_fixed_time_and_a_restart_takes_over(tmp_path):
-    config = _hil_config(1800, tmp_path)  # long enough for a restarted process to start at ~300x real time
+    config = _hil_config(3600, tmp_path)  # long enough for a restarted process to start at ~600x real time
     sim = SimulatorInThread(config)
     sim.wait_for_agents()
     ports = sim.simulator.ports

@@ -41,28 +41,34 @@ def test_bundle_cell_decides_with_onnx_not_torch(qcombo_run, qcombo_bundle):
     cells = expand_cells(tiny_sweep(controllers=[str(qcombo_bundle), str(qcombo_run)], plan=plan))
     bundle_cell, run_cell = (c for c in cells if c["family"] == "malicious")
     assert bundle_cell["adversary"] == "min_q"  # the bundle's lowest-score adversary runs on ONNX too
-    # A tripwire, not a mock: any torch module that computes anything in this process raises.
-    # (torch itself gets imported: ernie_traffic.controllers/__init__ imports the learned controller.)
+    # The bundle's cell runs without torch ever imported; the run directory's torch policy, with a
+    # tripwire (not a mock: any torch module that computes anything in that process raises), trips it.
     script = (
-        "import json, sys, torch\n"
-        "def tripwire(*args, **kwargs):\n"
-        "    raise RuntimeError('a torch module ran')\n"
-        "torch.nn.Module.__call__ = tripwire\n"
+        "import json, sys\n"
+        "if sys.argv[2] == 'tripwire':\n"
+        "    import torch\n"
+        "    def tripwire(*args, **kwargs):\n"
+        "        raise RuntimeError('a torch module ran')\n"
+        "    torch.nn.Module.__call__ = tripwire\n"
         "from ernie_traffic.stress.cells import run_cell\n"
         "metrics = run_cell(json.loads(sys.argv[1]))\n"
-        "print(json.dumps({'ort': 'onnxruntime' in sys.modules, 'throughput': metrics['throughput']}))\n"
+        "print(json.dumps({'ort': 'onnxruntime' in sys.modules, 'torch': 'torch' in sys.modules,\n"
+        "                  'throughput': metrics['throughput']}))\n"
     )
 
-    def run(cell):
+    def run(cell, mode):
         return subprocess.run(
-            [sys.executable, "-c", script, json.dumps(cell)], capture_output=True, text=True, check=False
+            [sys.executable, "-c", script, json.dumps(cell), mode],
+            capture_output=True,
+            text=True,
+            check=False,
         )
 
-    result = run(bundle_cell)
+    result = run(bundle_cell, "plain")
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout.splitlines()[-1])
-    assert outcome["ort"] and outcome["throughput"] > 0
-    tripped = run(run_cell)  # the run directory's torch policy does trip it
+    assert outcome["ort"] and not outcome["torch"] and outcome["throughput"] > 0
+    tripped = run(run_cell, "tripwire")
     assert tripped.returncode != 0 and "a torch module ran" in tripped.stderr
 
 
