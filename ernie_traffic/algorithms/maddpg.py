@@ -41,6 +41,13 @@ class MADDPGConfig(BaseModel):
         0.1, ge=0, description="Std of Gaussian noise on actions while training."
     )
     grad_clip: float = Field(0.5, gt=0, description="Max gradient norm of every update.")
+    action_penalty: float = Field(
+        0.0,
+        ge=0,
+        description="Weight of the mean squared pre-sigmoid action in the actor loss (the MADDPG authors' "
+        "code uses 1e-3): keeps actions off the sigmoid's flat ends, where the policy gradient vanishes "
+        "and a deterministic actor gets stuck at a bound.",
+    )
     m3ddpg_epsilon: float = Field(
         0.0, ge=0, description="M3DDPG: ℓ2 budget of the other agents' worst-case action step (0: off)."
     )
@@ -172,11 +179,14 @@ class MADDPG:
 
         # Actor: deterministic policy gradient through the critic, own action from the actor.
         actions = list(batch.actions)
-        actions[i] = actor(batch.obs[i])
+        logits = actor.logits(batch.obs[i])
+        actions[i] = torch.sigmoid(logits)
         if cfg.m3ddpg_epsilon > 0:
             actions = worst_case_others(critic, batch.obs, actions, i, cfg.m3ddpg_epsilon)
         actor_loss = -critic(*batch.obs, *actions).mean()
         logs = {f"critic_loss/{i}": critic_loss.item(), f"actor_loss/{i}": actor_loss.item()}
+        if cfg.action_penalty > 0:
+            actor_loss = actor_loss + cfg.action_penalty * logits.pow(2).mean()
         if self.regularizer is not None:
             # ERNIE / Gaussian: smoothness of the actor's output around its observations.
             reg = self.regularizer(actor, batch.obs[i])

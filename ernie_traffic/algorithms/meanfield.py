@@ -145,8 +145,11 @@ class MeanFieldMADDPG:
             logs["mean_field_regularizer"] = reg.item()
         optimizer_step(self.critic_optim, self.critic, critic_loss, cfg.grad_clip)
 
-        actor_loss = -self.critic(obs, self.actor(obs), d_s, mean_action).mean()
+        logits = self.actor.logits(obs)
+        actor_loss = -self.critic(obs, torch.sigmoid(logits), d_s, mean_action).mean()
         logs["actor_loss"] = actor_loss.item()
+        if cfg.action_penalty > 0:
+            actor_loss = actor_loss + cfg.action_penalty * logits.pow(2).mean()
         if self.regularizer is not None:
             reg = self.regularizer(self.actor, obs.flatten(0, 1))
             actor_loss = actor_loss + reg

@@ -16,7 +16,11 @@ class DeterministicActor(nn.Module):
         self.net = MLP(obs_dim, [hidden, hidden], act_dim)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.net(obs))
+        return torch.sigmoid(self.logits(obs))
+
+    def logits(self, obs: torch.Tensor) -> torch.Tensor:
+        """The action before the sigmoid (what the MADDPG ``action_penalty`` keeps small)."""
+        return self.net(obs)
 
 
 class QCritic(nn.Module):

@@ -17,13 +17,18 @@ HOVERISH = np.array([0.5, 0.5, 0.5, 0.55], np.float32)  # zero body rates, a bit
 
 
 def fly(steps: int, **perturbation) -> dict[str, np.ndarray]:
-    """Positions of every drone after ``steps`` identical actions from the same seeded start."""
-    env = make_drone_env(DroneEnvConfig(n_drones=2, **perturbation))
+    """Every drone's position relative to its hover point after ``steps`` identical actions from the
+    same seeded start.
+
+    Body-rate control, so that no PID stands between the perturbed physics and the positions.
+    """
+    config = DroneEnvConfig(n_drones=2, flight_mode="rates", start_offset=0.0, **perturbation)
+    env = make_drone_env(config)
     observations, _ = env.reset(seed=3)
     for _ in range(steps):
         observations, *_ = env.step(dict.fromkeys(env.agents, HOVERISH))
     env.close()
-    return {agent: obs[9:12] for agent, obs in observations.items()}  # euler obs: world x, y, z at 9:12
+    return {agent: -obs[9:12] for agent, obs in observations.items()}  # obs 9:12: hover point - position
 
 
 @pytest.mark.parametrize("config", [{}, {"observation_noise": 0.1, "mass_scale": 1.3, "wind_speed": 3.0}])
@@ -31,23 +36,31 @@ def test_env_passes_the_pettingzoo_parallel_api_test(config):
     parallel_api_test(make_drone_env(DroneEnvConfig(**config), noise_seed=0), num_cycles=60)
 
 
-def test_actions_are_normalised_and_observations_float32():
-    env = make_drone_env(DroneEnvConfig(n_drones=3))
+@pytest.mark.parametrize(("flight_mode", "action_size"), [("velocity", 3), ("rates", 4)])
+def test_actions_are_normalised_and_observations_float32(flight_mode, action_size):
+    env = make_drone_env(DroneEnvConfig(n_drones=3, flight_mode=flight_mode))
     observations, _ = env.reset(seed=0)
     assert env.possible_agents == ["uav_0", "uav_1", "uav_2"]
     space = env.action_space("uav_0")
-    assert (space.low == 0).all() and (space.high == 1).all() and space.shape == (4,)
-    assert all(obs.dtype == np.float32 and obs.shape == (23,) for obs in observations.values())
+    assert (space.low == 0).all() and (space.high == 1).all() and space.shape == (action_size,)
+    assert all(obs.dtype == np.float32 and obs.shape == (12,) for obs in observations.values())
     env.close()
 
 
-def test_heavier_drones_and_weaker_motors_sink_relative_to_nominal():
-    nominal = fly(15)
-    heavy = fly(15, mass_scale=1.5)
-    weak = fly(15, thrust_scale=0.7)
-    for agent, position in nominal.items():
-        assert heavy[agent][2] < position[2] - 0.1, (heavy[agent], position)
-        assert weak[agent][2] < position[2] - 0.1, (weak[agent], position)
+def test_drones_start_off_their_hover_points_by_a_seeded_offset():
+    env = make_drone_env(DroneEnvConfig(n_drones=2, start_offset=0.4))
+    first, _ = env.reset(seed=5)
+    for obs in first.values():
+        offset = -obs[9:12]
+        assert np.abs(offset).max() <= 0.45 and np.linalg.norm(offset) > 0.05, offset
+    _, rewards, *_ = env.step(dict.fromkeys(env.agents, np.full(3, 0.5, np.float32)))
+    for agent, obs in first.items():  # PyFlyt's reward measures from the hover point, not the spawn point
+        assert rewards[agent] == pytest.approx(1 - np.linalg.norm(obs[9:12]), abs=0.05)
+    again, _ = env.reset(seed=5)
+    other, _ = env.reset(seed=6)
+    np.testing.assert_array_equal(again["uav_0"], first["uav_0"])
+    assert np.linalg.norm(other["uav_0"][9:12] - first["uav_0"][9:12]) > 0.01
+    env.close()
 
 
 def test_wind_pushes_drones_sideways_and_its_direction_is_seeded():
@@ -70,10 +83,10 @@ def test_observation_noise_is_seeded_and_leaves_physics_alone():
 
 
 def test_velocity_mode_holds_position_under_a_zero_command():
-    env = make_drone_env(DroneEnvConfig(flight_mode="velocity"))
+    env = make_drone_env(DroneEnvConfig(flight_mode="velocity", start_offset=0.0))
     start, _ = env.reset(seed=0)
     for _ in range(20):
-        observations, rewards, *_ = env.step(dict.fromkeys(env.agents, np.full(4, 0.5, np.float32)))
+        observations, rewards, *_ = env.step(dict.fromkeys(env.agents, np.full(3, 0.5, np.float32)))
     assert env.agents  # nobody crashed
     for agent, obs in observations.items():
         assert np.linalg.norm(obs[9:12] - start[agent][9:12]) < 0.2

@@ -83,13 +83,32 @@ def test_resumed_run_ends_identical_to_uninterrupted_run(tmp_path):
     assert (tmp_path / "split" / "checkpoint.pt").is_file()
 
 
+def _updated_learner(batch, updates: int, **overrides) -> MADDPG:
+    """A seeded two-agent MADDPG after ``updates`` updates on ``batch``."""
+    torch.manual_seed(0)
+    learner = MADDPG([4, 6], [5, 5], maddpg_variant("maddpg", hidden=16, **overrides))
+    for _ in range(updates):
+        learner.update(batch)
+    return learner
+
+
 def test_m3ddpg_changes_the_update_of_the_same_learner():
     rng = np.random.default_rng(0)
     batch = _filled_buffer([4, 6], [5, 5], rng).sample(32, rng)
     critics = []
     for epsilon in (0.0, 0.05):
-        torch.manual_seed(0)
-        learner = MADDPG([4, 6], [5, 5], maddpg_variant("maddpg", hidden=16, m3ddpg_epsilon=epsilon))
-        learner.update(batch)
+        learner = _updated_learner(batch, 1, m3ddpg_epsilon=epsilon)
         critics.append(torch.cat([p.flatten() for p in learner.critics[0].parameters()]))
     assert not torch.equal(*critics)
+
+
+def test_action_penalty_pulls_the_actors_off_the_sigmoid_bounds():
+    rng = np.random.default_rng(0)
+    batch = _filled_buffer([4, 6], [5, 5], rng).sample(64, rng)
+    logit_sizes = []
+    for penalty in (0.0, 1.0):
+        learner = _updated_learner(batch, 100, action_penalty=penalty)
+        with torch.no_grad():
+            logit_sizes.append(learner.actors[0].logits(batch.obs[0]).abs().mean().item())
+    unpenalised, penalised = logit_sizes
+    assert penalised < 0.5 * unpenalised, logit_sizes

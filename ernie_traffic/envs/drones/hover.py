@@ -1,13 +1,15 @@
 """Cooperative multi-drone hover with physical perturbations: heavier drones, weaker motors, wind.
 
-PyFlyt's ``MAQuadXHoverEnvV2`` flies N quadrotors (``flight_mode`` 0: body rates and collective
-thrust) and rewards each for staying at its start point upright (``1 - distance - 0.1·tilt`` per
-physics step); a crash or leaving the flight dome costs 100. :class:`DroneHoverEnv` adapts it
-to the lab's learners:
+PyFlyt's ``MAQuadXHoverEnvV2`` flies N quadrotors and rewards each for being at its hover point
+upright (``1 - distance - 0.1·tilt`` per physics step); a crash or leaving the flight dome costs 100.
+:class:`DroneHoverEnv` adapts it to the lab's learners:
 
-* actions are normalised to [0, 1]^4 (the MADDPG actors' sigmoid range) and mapped linearly onto
-  the flight mode's setpoints (:data:`FLIGHT_MODES`);
-* observations are float32; rewards are PyFlyt's averaged over the physics steps of a decision;
+* each drone starts up to ``start_offset`` per axis away from its hover point (seeded), so a policy
+  must fly there and hold it, reading its observation;
+* actions are normalised to [0, 1]^k (the MADDPG actors' sigmoid range) and mapped linearly onto
+  the flight mode's setpoints (:data:`FLIGHT_MODES`; default: ground velocities through PyFlyt's PID);
+* observations are float32: body rates, attitude, velocity, and hover point minus position;
+* rewards are PyFlyt's averaged over the physics steps of a decision;
 * the episode ends for the whole team when any drone crashes or leaves the dome, so every step is a
   joint transition of all N drones (what the centralised critics are trained on);
 * perturbations act on the pybullet bodies after every reset: ``mass_scale`` rescales each drone's
@@ -18,6 +20,7 @@ to the lab's learners:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -29,13 +32,27 @@ from ernie_traffic.envs.particle import ObservationNoise
 from ernie_traffic.errors import UserInputError
 
 PHYSICS_HZ = 120  # PyFlyt's fixed physics rate; the agent rate must divide it
+#: angular velocity (body frame), roll/pitch/yaw, linear velocity, and the hover point minus the position
+OBSERVATION_SIZE = 12
 
-#: How the normalised actions command a drone: PyFlyt flight mode, and the range [0, 1] maps onto.
-FLIGHT_MODES: dict[str, tuple[int, list[float], list[float]]] = {
+
+@dataclass(frozen=True)
+class FlightMode:
+    """How the normalised actions command a drone: [0, 1] maps linearly onto ``low..high`` of the
+    PyFlyt setpoints at ``setpoints`` (the others stay 0)."""
+
+    pyflyt_mode: int
+    setpoints: tuple[int, ...]
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+
+
+FLIGHT_MODES = {
     # body rates (rad/s) and collective thrust: the policy stabilises the attitude itself
-    "rates": (0, [-np.pi, -np.pi, -np.pi, 0.0], [np.pi, np.pi, np.pi, 0.8]),
-    # ground velocities vx, vy (m/s), yaw rate (rad/s), vz (m/s) through PyFlyt's cascaded PID
-    "velocity": (6, [-1.0, -1.0, -1.0, -1.0], [1.0, 1.0, 1.0, 1.0]),
+    "rates": FlightMode(0, (0, 1, 2, 3), (-np.pi, -np.pi, -np.pi, 0.0), (np.pi, np.pi, np.pi, 0.8)),
+    # ground velocities vx, vy, vz (m/s) held by PyFlyt's cascaded PID; the yaw rate stays 0, since
+    # heading does not matter for hovering and a spinning drone only blurs what the actions do
+    "velocity": FlightMode(6, (0, 1, 3), (-1.0, -1.0, -1.0), (1.0, 1.0, 1.0)),
 }
 
 
@@ -47,9 +64,15 @@ class DroneEnvConfig(BaseModel):
     n_drones: int = Field(2, ge=1, le=8, description="Drones, started 1 m apart on a line 1 m above ground.")
     max_seconds: float = Field(2.0, gt=0, description="Simulated seconds per episode.")
     flight_mode: Literal["rates", "velocity"] = Field(
-        "rates",
+        "velocity",
         description="rates: body rates and thrust (PyFlyt mode 0); velocity: ground-velocity setpoints "
         "held by PyFlyt's PID (mode 6).",
+    )
+    start_offset: float = Field(
+        0.5,
+        ge=0.0,
+        le=0.5,
+        description="Each drone starts up to this far from its hover point (m, uniform per axis, seeded).",
     )
     agent_hz: int = Field(20, ge=1, le=PHYSICS_HZ, description="Decisions per simulated second.")
     observation_noise: float = Field(
@@ -85,23 +108,25 @@ class DroneHoverEnv(ParallelEnv):
                 "virtual environment (pip install -e '.[drones]')"
             ) from exc
         self.config = config
-        start_pos = np.array([[i - (config.n_drones - 1) / 2, 0.0, 1.0] for i in range(config.n_drones)])
+        self._hover_points = np.array(
+            [[i - (config.n_drones - 1) / 2, 0.0, 1.0] for i in range(config.n_drones)]
+        )
         self._env = MAQuadXHoverEnvV2(
-            start_pos=start_pos,
-            start_orn=np.zeros_like(start_pos),
+            start_pos=self._hover_points,
+            start_orn=np.zeros_like(self._hover_points),
             max_duration_seconds=config.max_seconds,
             agent_hz=config.agent_hz,
             angle_representation="euler",
-            flight_mode=FLIGHT_MODES[config.flight_mode][0],
+            flight_mode=FLIGHT_MODES[config.flight_mode].pyflyt_mode,
         )
         self.possible_agents = list(self._env.possible_agents)
+        self._episode_seeds = np.random.default_rng()  # until reset(seed=...) seeds it
         self.agents: list[str] = []
-        _, low, high = FLIGHT_MODES[config.flight_mode]
-        self._action_low = np.array(low, np.float32)
-        self._action_range = np.array(high, np.float32) - self._action_low
+        self._flight_mode = FLIGHT_MODES[config.flight_mode]
+        self._action_low = np.array(self._flight_mode.low, np.float32)
+        self._action_range = np.array(self._flight_mode.high, np.float32) - self._action_low
         self._action_space = spaces.Box(0.0, 1.0, self._action_low.shape, np.float32)
-        obs_shape = self._env.observation_space(None).shape
-        self._observation_space = spaces.Box(-np.inf, np.inf, obs_shape, np.float32)
+        self._observation_space = spaces.Box(-np.inf, np.inf, (OBSERVATION_SIZE,), np.float32)
 
     def observation_space(self, agent: str) -> spaces.Box:
         return self._observation_space
@@ -110,16 +135,34 @@ class DroneHoverEnv(ParallelEnv):
         return self._action_space
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):
-        observations, infos = self._env.reset(seed=seed)
-        self._perturb(np.random.default_rng(seed))
-        self.agents = list(self._env.agents)
-        return self._float32(observations), infos
+        if seed is not None:
+            self._episode_seeds = np.random.default_rng(seed)
+        # PyFlyt's Aviary seeds its motor noise only from a truthy seed (`if seed:`), so seed 0 meant an
+        # unseeded generator and runs that differed between processes. Every episode therefore gets a
+        # positive seed of its own, drawn from the env's generator (Gymnasium's reset semantics).
+        episode_seed = int(self._episode_seeds.integers(1, 2**31))
+        rng = np.random.default_rng(episode_seed)
+        offset = self.config.start_offset
+        spawn_points = self._hover_points + rng.uniform(-offset, offset, self._hover_points.shape)
+        pyflyt = self._env
+        pyflyt.start_pos = spawn_points  # the aviary is built with the drones here ...
+        pyflyt.begin_reset(episode_seed)
+        pyflyt.start_pos = self._hover_points  # ... while reward and observation measure from here
+        pyflyt.end_reset(episode_seed)
+        self._perturb(rng)
+        self.agents = list(pyflyt.agents)
+        observations = {
+            agent: pyflyt.compute_observation_by_id(i) for agent, i in pyflyt.agent_name_mapping.items()
+        }
+        return self._observe(observations), {agent: {} for agent in self.agents}
 
     def step(self, actions: dict[str, np.ndarray]):
-        pyflyt_actions = {
-            agent: self._action_low + self._action_range * np.clip(action, 0.0, 1.0)
-            for agent, action in actions.items()
-        }
+        pyflyt_actions = {}
+        for agent, action in actions.items():
+            setpoint = np.zeros(4)
+            commanded = self._action_low + self._action_range * np.clip(action, 0.0, 1.0)
+            setpoint[list(self._flight_mode.setpoints)] = commanded
+            pyflyt_actions[agent] = setpoint
         observations, rewards, terminations, truncations, infos = self._env.step(pyflyt_actions)
         if any(terminations.values()) or any(truncations.values()):
             crashed = any(terminations.values())
@@ -132,10 +175,15 @@ class DroneHoverEnv(ParallelEnv):
         # PyFlyt sums its reward over the physics steps of one decision; the mean keeps one scale
         # (at most 1 per decision, -100 for a crash) for every agent_hz.
         rewards = {agent: float(reward) / self._env.env_step_ratio for agent, reward in rewards.items()}
-        return self._float32(observations), rewards, terminations, truncations, infos
+        return self._observe(observations), rewards, terminations, truncations, infos
 
     def close(self) -> None:
         self._env.close()
+
+    def distances_to_hover_points(self) -> np.ndarray:
+        """Every drone's true distance to its hover point in metres, ``[n_drones]``."""
+        positions = np.array([self._env.aviary.state(i)[3] for i in range(len(self.possible_agents))])
+        return np.linalg.norm(positions - self._hover_points, axis=-1)
 
     def _last_observation(self, agent: str, observations: dict[str, np.ndarray]) -> np.ndarray:
         if agent in observations:
@@ -156,8 +204,15 @@ class DroneHoverEnv(ParallelEnv):
             aviary.register_wind_field_function(lambda time, position: np.broadcast_to(wind, position.shape))
 
     @staticmethod
-    def _float32(observations: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {agent: np.asarray(obs, np.float32) for agent, obs in observations.items()}
+    def _observe(pyflyt_observations: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        # PyFlyt's euler observation: angular velocity 0:3, attitude 3:6, linear velocity 6:9, position
+        # 9:12, motor states 12:16, previous setpoint 16:20, hover point 20:23. The offset to the hover
+        # point replaces position and hover point, and motor states and previous setpoint go: with all
+        # 23 numbers MADDPG needed about 400 episodes to hover, with these 12 it needs 150-200.
+        return {
+            agent: np.concatenate([obs[0:9], obs[20:23] - obs[9:12]]).astype(np.float32)
+            for agent, obs in pyflyt_observations.items()
+        }
 
 
 def make_drone_env(config: DroneEnvConfig, noise_seed: int | None = None) -> ParallelEnv:
