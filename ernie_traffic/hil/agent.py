@@ -126,20 +126,21 @@ def _plain(value: int | str | None) -> int | bytes | None:
 
 
 class _FastV2cTransport(udp.UdpAsyncioTransport):
-    """pysnmp's UDP transport, answering what ``answer`` can at once and passing the rest on.
+    """pysnmp's UDP transport, answering what the instrumentation's fast path can at once and passing
+    the rest on.
 
     The addresses it answered (managers with the right community) are the ones :meth:`notify`
     sends notifications to, for as long as they keep making requests."""
 
-    def __init__(self, answer: Callable[[bytes], bytes | None], community: bytes):
+    def __init__(self, instrumentation: _NtcipInstrumentation, community: bytes):
         super().__init__()
-        self._answer = answer
+        self._instrumentation = instrumentation
         self._community = community
         self._notification_ids = itertools.count(1)
         self._managers: dict[Any, float] = {}  # address -> wall time of its last answered request
 
     def datagram_received(self, datagram: bytes, transportAddress: Any) -> None:
-        reply = self._answer(datagram)
+        reply = self._instrumentation.answer_v2c(datagram, self._community)
         if reply is None:
             super().datagram_received(datagram, transportAddress)
         elif self.transport is not None:
@@ -187,10 +188,7 @@ class SnmpAgent:
             raise
         instrumentation = _NtcipInstrumentation(controller, on_command)
         if settings.version == "2c":
-            community = settings.community.encode()
-            transport = _FastV2cTransport(
-                lambda datagram: instrumentation.answer_v2c(datagram, community), community
-            )
+            transport = _FastV2cTransport(instrumentation, settings.community.encode())
         else:
             transport = udp.UdpTransport()
         self._notifier = transport if isinstance(transport, _FastV2cTransport) else None
