@@ -1,5 +1,5 @@
 """One evaluation path for every controller."""
 
-from ernie_traffic.evaluation.evaluate import evaluate, evaluation_seeds, run_episode
+from ernie_traffic.evaluation.evaluate import evaluate, evaluation_seeds, run_episode, validation_seeds
 
-__all__ = ["evaluate", "evaluation_seeds", "run_episode"]
+__all__ = ["evaluate", "evaluation_seeds", "run_episode", "validation_seeds"]

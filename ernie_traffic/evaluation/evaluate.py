@@ -15,11 +15,18 @@ if TYPE_CHECKING:  # controllers import the training run directories, which impo
     from ernie_traffic.controllers.base import Controller
 
 EVALUATION_SEED_BASE = 1_000_000_000  # training episodes never use seeds this large
+# Validation (choosing a run's best policy, choosing settings) never sees the reported seeds.
+VALIDATION_SEED_BASE = 500_000_000
 
 
 def evaluation_seeds(episodes: int) -> list[int]:
     """The SUMO seeds of ``episodes`` evaluation episodes, the same for every controller."""
     return [EVALUATION_SEED_BASE + i for i in range(episodes)]
+
+
+def validation_seeds(episodes: int) -> list[int]:
+    """The SUMO seeds of ``episodes`` validation episodes: disjoint from training and evaluation."""
+    return [VALIDATION_SEED_BASE + i for i in range(episodes)]
 
 
 def run_episode(controller: Controller, env_config: TrafficEnvConfig, seed: int) -> dict[str, float]:

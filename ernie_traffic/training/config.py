@@ -11,7 +11,7 @@ from ernie_traffic.algorithms.coma import ComaConfig
 from ernie_traffic.algorithms.qcombo import QcomboConfig
 from ernie_traffic.algorithms.regularization import RegularizerName, RegularizerSettings
 from ernie_traffic.envs.traffic import TrafficEnvConfig
-from ernie_traffic.evaluation.evaluate import evaluation_seeds
+from ernie_traffic.evaluation.evaluate import evaluation_seeds, validation_seeds
 
 
 class TrainConfig(BaseModel):
@@ -35,8 +35,18 @@ class TrainConfig(BaseModel):
     seed: int = Field(0, ge=0, description="seed of networks, exploration and simulations")
     checkpoint_every: int = Field(1, ge=1, description="episodes between checkpoints")
     eval_episodes: int = Field(2, ge=0, description="evaluation episodes after training (0: none)")
+    validation_episodes: int = Field(
+        1,
+        ge=0,
+        description="greedy episodes on validation seeds after each training episode; the policy with the "
+        "lowest validation delay becomes policy.pt (0: the last policy)",
+    )
+    patience: int | None = Field(
+        None, ge=1, description="stop after this many validations without a better policy (None: never)"
+    )
     baselines: list[Literal["fixed-time", "actuated", "max-pressure", "webster"]] = Field(
-        ["fixed-time", "max-pressure"], description="classical controllers evaluated beside the learner"
+        ["actuated", "max-pressure", "webster", "fixed-time"],
+        description="classical controllers evaluated beside the learner",
     )
     out_dir: Path = Field(Path("runs"), description="folder holding the run directories")
     name: str | None = Field(None, description="run directory name; default: network-algo-reg-seedN")
@@ -59,3 +69,6 @@ class TrainConfig(BaseModel):
 
     def evaluation_seeds(self) -> list[int]:
         return evaluation_seeds(self.eval_episodes)
+
+    def validation_seeds(self) -> list[int]:
+        return validation_seeds(self.validation_episodes)

@@ -148,6 +148,7 @@ def train(
                 ) from exc
             _restore_rng(checkpoint["rng"])
             run.keep_metrics_before(start)
+        best = checkpoint.get("best") if checkpoint else None
         for episode in range(start, config.episodes):
             if episode > start:
                 obs, _ = env.reset(seed=config.training_seed(episode))
@@ -156,16 +157,28 @@ def train(
                 "episode": episode,
                 **run_training_episode(env, learner, spec, obs, config.reward_scale),
             }
+            if config.validation_episodes:
+                policy = _policy(config, learner)
+                record["validation_delay"] = validation_delay(config, policy)
+                if best is None or record["validation_delay"] < best["validation_delay"]:
+                    best = {
+                        "episode": episode,
+                        "validation_delay": record["validation_delay"],
+                        "policy": policy,
+                    }
             record["wall_s"] = time.perf_counter() - began
             run.append_metrics(record)
-            if (episode + 1) % config.checkpoint_every == 0 or episode + 1 == config.episodes:
-                run.save_checkpoint(_checkpoint(config, learner, episode + 1))
+            stopping = _patience_spent(config, best, episode)
+            if (episode + 1) % config.checkpoint_every == 0 or episode + 1 == config.episodes or stopping:
+                run.save_checkpoint(_checkpoint(config, learner, episode + 1, best))
             if on_episode is not None:
                 on_episode(record)
+            if stopping:
+                break
     finally:
         env.close()
 
-    policy = _policy(config, learner)
+    policy = best["policy"] if best is not None else _policy(config, learner)
     save_policy(run, policy)
     evaluation = None
     if config.eval_episodes:
@@ -181,9 +194,23 @@ def _policy(config: TrainConfig, learner: Learner) -> dict[str, Any]:
     )
 
 
-def _checkpoint(config: TrainConfig, learner: Learner, episodes_done: int) -> dict[str, Any]:
+def validation_delay(config: TrainConfig, policy: dict[str, Any]) -> float:
+    """Mean delay of ``policy`` acting greedily on the run's validation seeds."""
+    controller = controller_from_record(policy, name=config.algo)
+    return evaluate(controller, config.env, config.validation_seeds())["mean"]["mean_delay"]
+
+
+def _patience_spent(config: TrainConfig, best: dict[str, Any] | None, episode: int) -> bool:
+    """True when ``config.patience`` validations in a row found no better policy than ``best``."""
+    return config.patience is not None and best is not None and episode - best["episode"] >= config.patience
+
+
+def _checkpoint(
+    config: TrainConfig, learner: Learner, episodes_done: int, best: dict[str, Any] | None
+) -> dict[str, Any]:
     return {
         "episode": episodes_done,
+        "best": best,
         "network": config.env.network,
         "algo": config.algo,
         "reg": config.reg,

@@ -45,8 +45,9 @@ def episode_progress(description: str, episodes: int, done: int, quiet: bool) ->
 
 
 def evaluation_table(evaluation: dict[str, Any], title: str) -> Table:
-    """One row per controller, the evaluation's mean metrics as columns."""
+    """One row per controller, best mean delay first, the evaluation's mean metrics as columns."""
     table = Table(*("controller", *(label for _, label in SHOWN_METRICS)), title=title)
-    for name, result in evaluation.items():
+    ranked = sorted(evaluation.items(), key=lambda item: item[1]["mean"]["mean_delay"])
+    for name, result in ranked:
         table.add_row(name, *(f"{result['mean'][key]:.1f}" for key, _ in SHOWN_METRICS))
     return table

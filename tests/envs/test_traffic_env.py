@@ -58,9 +58,10 @@ def test_same_seed_same_episode_other_seed_other_episode(env):
 
 
 def test_metrics_agree_with_sumo_statistics(tmp_path):
-    """Fixed-time control for 600 s, then SUMO alone on the same files: the same vehicles, travel
-    times, delays and waits (SUMO's statistics average over vehicles that entered, unfinished included)."""
-    env = make_env(control="fixed_time")
+    """Fixed-time control for 600 s under the network's own timing (its 3 s yellows, no all-red),
+    then SUMO alone on the same files: the same vehicles, travel times, delays and waits (SUMO's
+    statistics average over vehicles that entered, unfinished included)."""
+    env = make_env(control="fixed_time", red_clearance=0)
     env.reset(seed=5)
     while env.agents:
         env.step({})

@@ -3,14 +3,16 @@ clear line, the run directory holds what the docs promise."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
 from ernie_traffic.controllers import load_controller
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.training.config import TrainConfig
-from ernie_traffic.training.loop import train
-from ernie_traffic.training.run_dir import RunDirectory
+from ernie_traffic.training.loop import train, validation_delay
+from ernie_traffic.training.run_dir import RunDirectory, load_torch
 from ernie_traffic.utils.config_files import load_config, save_config
 
 
@@ -60,6 +62,24 @@ def test_resume_after_a_kill_equals_the_uninterrupted_run(tmp_path, algo, reg):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_the_policy_kept_is_the_one_that_validated_best(tmp_path):
+    config = tiny_config(tmp_path, episodes=4, reg="none", validation_episodes=1)
+    result = train(config, tmp_path / "run")
+    delays = [r["validation_delay"] for r in result.metrics]
+    assert len(set(delays)) > 1  # the policies differ, so keeping the best is a choice
+    kept = load_torch(RunDirectory(result.run_dir).policy)
+    assert validation_delay(config, kept) == min(delays)
+
+
+def test_patience_stops_training_after_validations_without_progress(tmp_path):
+    config = tiny_config(tmp_path, episodes=12, reg="none", validation_episodes=1, patience=1)
+    metrics = train(config, tmp_path / "run").metrics
+    delays = [r["validation_delay"] for r in metrics]
+    assert len(metrics) < config.episodes
+    assert delays[-1] >= min(delays[:-1])  # the last validation found nothing better
+    assert all(a > b for a, b in itertools.pairwise(delays[:-1]))  # until then each improved
+
+
 def test_checkpoint_from_another_network_or_algorithm_is_refused(tmp_path):
     config = tiny_config(tmp_path, episodes=1, reg="none")
     run = train(config, tmp_path / "run").run_dir
@@ -87,7 +107,7 @@ def test_run_directory_holds_config_metrics_policy_and_evaluation(tmp_path):
     (record,) = run.read_metrics()
     for key in ("return", "mean_delay", "mean_travel_time", "throughput", "regularizer", "loss/total"):
         assert key in record
-    assert set(result.evaluation) == {"learned", "fixed-time", "max-pressure"}
+    assert set(result.evaluation) == {"learned", "actuated", "max-pressure", "webster", "fixed-time"}
     controller = load_controller(run.path)
     modules = controller.policy_modules
     assert set(modules) == set(controller.spec.agents)

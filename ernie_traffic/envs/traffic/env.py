@@ -10,7 +10,6 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
-from xml.sax.saxutils import quoteattr
 
 import numpy as np
 from ernie_deploy.features import ObservationAssembler, ObservationLayout
@@ -23,12 +22,15 @@ from ernie_traffic.envs.traffic.detectors import DetectorBank
 from ernie_traffic.envs.traffic.intersections import Intersection, read_intersections
 from ernie_traffic.envs.traffic.metrics import tripinfo_metrics
 from ernie_traffic.envs.traffic.perturbations import build_perturbations
+from ernie_traffic.envs.traffic.programs import (
+    CABINET_PROGRAM_ID,
+    program_green_times,
+    write_cabinet_programs,
+)
 from ernie_traffic.envs.traffic.rewards import REWARDS
 from ernie_traffic.envs.traffic.simulation import Simulation
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.scenarios import resolve_scenario
-
-ACTUATED_PROGRAM_ID = "ernie_actuated"
 
 # An adversary gets (agent, last observations, the actions chosen this step) and returns an action.
 Adversary = Callable[[str, dict[str, np.ndarray], dict[str, int]], int]
@@ -150,9 +152,9 @@ class TrafficSignalEnv(ParallelEnv):
         self._shown: dict[str, str] = {}
         if self.config.control == "agents":
             self._show_timer_states()
-        elif self.config.control == "actuated":
+        else:
             for agent in self.possible_agents:
-                api.trafficlight.setProgram(agent, ACTUATED_PROGRAM_ID)
+                api.trafficlight.setProgram(agent, CABINET_PROGRAM_ID)
         self._last_green = dict.fromkeys(self.possible_agents, 0)
         for perturbation in self.perturbations:
             perturbation.on_reset(self)
@@ -324,9 +326,19 @@ class TrafficSignalEnv(ParallelEnv):
         detector_file = self.detectors.write_additional(self._file("detectors.add.xml"))
         if detector_file is not None:
             additional.append(detector_file)
-        if self.config.control == "actuated":
-            additional.append(self._write_actuated_programs(self._file("actuated.add.xml")))
-        additional += [Path(p) for p in self.config.additional_files]
+        user_files = [Path(p) for p in self.config.additional_files]
+        additional += user_files
+        if self.config.control != "agents":  # loaded last, so its program is the one SUMO starts with
+            green_times = program_green_times(user_files, self.intersections)
+            additional.append(
+                write_cabinet_programs(
+                    self._file("cabinet-programs.add.xml"),
+                    self.intersections,
+                    self.timing,
+                    green_times,
+                    actuated=self.config.control == "actuated",
+                )
+            )
         args = [
             "-n", str(self.scenario.net_file),
             "-r", ",".join(str(r) for r in self.scenario.route_files),
@@ -346,20 +358,3 @@ class TrafficSignalEnv(ParallelEnv):
         for perturbation in self.perturbations:
             args += perturbation.sumo_args()
         return args
-
-    def _write_actuated_programs(self, path: Path) -> Path:
-        """The network's programs as SUMO actuated programs whose green phases extend between the
-        config's min and max green (SUMO's gap-based actuation on its own induction loops)."""
-        lines = ["<additional>"]
-        for agent, tls in self.intersections.items():
-            program = f'programID="{ACTUATED_PROGRAM_ID}" type="actuated" offset="0"'
-            lines.append(f"  <tlLogic id={quoteattr(agent)} {program}>")
-            for index, (state, duration) in enumerate(zip(tls.phases, tls.phase_durations, strict=True)):
-                extra = ""
-                if index in tls.green_phases:
-                    extra = f' minDur="{self.config.min_green}" maxDur="{self.config.max_green}"'
-                lines.append(f'    <phase duration="{duration}" state="{state}"{extra}/>')
-            lines.append("  </tlLogic>")
-        lines.append("</additional>\n")
-        path.write_text("\n".join(lines))
-        return path
