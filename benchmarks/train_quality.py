@@ -1,105 +1,138 @@
-"""Quality of trained controllers: each learner trained within a CPU-time budget, then evaluated
-beside the classical controllers on the same seeds of its training network.
+"""Quality of trained controllers: each learner × training seed trained on a network, then evaluated
+beside every classical controller (actuated, max-pressure, Webster, fixed-time) on the same
+evaluation seeds, all under the same cabinet timing.
 
-Goal on grid2x2: QCOMBO and ERNIE-QCOMBO trained within 15 CPU-minutes each reduce mean delay by
-≥ 20 % against fixed-time. On cologne8 / ingolstadt7 the RESCO published delays (anchors.md) are
-printed beside ours for reference; our stack (SUMO 1.28, 5 s decisions) differs from RESCO's, so
-the classical controllers measured here in the same run are the comparison that counts.
+Every run keeps its own result file (``OUT/<network>/<algo>-<reg>/seed<k>/result.json``), so a
+killed benchmark continues where it stopped (a run in progress resumes from its checkpoint) and the
+table is assembled from whatever results exist. Learned rows: mean ± std over training seeds, the
+worst seed, CPU-minutes per run. RESCO's published delays are printed for reference only: their
+stack (SUMO 1.9, 10 s decisions) differs; the classical rows measured here are the comparison.
 
-    PYTHONPATH=$PWD:$PWD/deploy python benchmarks/train_quality.py --networks grid2x2 --budget-minutes 15
+    PYTHONPATH=$PWD:$PWD/deploy python benchmarks/train_quality.py --networks grid2x2 \\
+        --learners qcombo:none,qcombo:ernie --seeds 0,1,2 --out bench-out/train-quality
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import tempfile
-import time
+import json
+import multiprocessing
+import resource
+import statistics
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-
-import torch
+from typing import Any
 
 from ernie_traffic.controllers import classical_controller, load_controller
+from ernie_traffic.controllers.classical import CLASSICAL
 from ernie_traffic.envs.traffic import TrafficEnvConfig
 from ernie_traffic.evaluation import evaluate, evaluation_seeds
 from ernie_traffic.training.config import TrainConfig
 from ernie_traffic.training.loop import train
-from ernie_traffic.training.run_dir import RunDirectory
+from ernie_traffic.utils.io import atomic_write_json
 
-# RESCO (Ault & Sharon 2021) mean delay in s, read off the published figure (anchors.md)
-RESCO_DELAY = {
-    "cologne8": {"fixed-time": 63, "max-pressure": 22, "best learned (IDQN/IPPO)": 22},
-    "ingolstadt7": {"fixed-time": 91, "max-pressure": 80.5, "best learned (IPPO)": 31},
-}
-CLASSICAL = ("fixed-time", "actuated", "max-pressure", "webster")
+# RESCO (Ault & Sharon 2021) best published mean delay in s (anchors.md)
+RESCO_BEST = {"grid4x4": 34, "cologne8": 22, "ingolstadt7": 31}
 
 
-class BudgetSpent(Exception):
-    pass
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
-def train_within(config: TrainConfig, budget_s: float, run_dir: Path) -> tuple[int, float]:
-    """Train until the episode during which this process's CPU time passes ``budget_s``."""
-    start = time.process_time()
+def train_and_evaluate(config: TrainConfig, run_dir: Path, eval_seeds: list[int]) -> dict[str, Any]:
+    """One learner × seed: train (resuming a checkpoint if one is there), evaluate, save result.json."""
+    import torch
 
-    def on_episode(record: dict) -> None:
-        if time.process_time() - start >= budget_s:
-            raise BudgetSpent
+    torch.set_num_threads(1)
+    result_file = run_dir / "result.json"
+    if result_file.is_file():
+        return json.loads(result_file.read_text())
+    began = cpu_seconds()
+    metrics = train(config, run_dir, resume=(run_dir / "checkpoint.pt").is_file()).metrics
+    evaluation = evaluate(load_controller(run_dir), config.env, eval_seeds)
+    result = {
+        "seed": config.seed,
+        "episodes": len(metrics),
+        "cpu_minutes": (cpu_seconds() - began) / 60,  # this session's share if it was resumed
+        "mean_delay": evaluation["mean"]["mean_delay"],
+        "episodes_eval": evaluation["episodes"],
+    }
+    atomic_write_json(result_file, result)
+    return result
 
-    with contextlib.suppress(BudgetSpent):
-        train(config, run_dir, on_episode=on_episode)
-    episodes = len(RunDirectory(run_dir).read_metrics())
-    return episodes, time.process_time() - start
+
+def classical_results(network: str, env: TrafficEnvConfig, eval_seeds: list[int], out: Path) -> dict:
+    result_file = out / "classical.json"
+    if result_file.is_file():
+        return json.loads(result_file.read_text())
+    results = {}
+    for name in CLASSICAL:
+        controller = classical_controller(name, network, work_dir=out)
+        results[name] = evaluate(controller, env, eval_seeds)["mean"]["mean_delay"]
+    atomic_write_json(result_file, results)
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--networks", default="grid2x2", help="comma-separated networks")
-    parser.add_argument(
-        "--learners", default="qcombo:none,qcombo:ernie", help="algo:reg pairs (empty: classical only)"
-    )
-    parser.add_argument("--budget-minutes", type=float, default=15.0, help="CPU minutes per learner")
-    parser.add_argument("--eval-seeds", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=None, help="keep the runs here (default: a temp folder)")
+    parser.add_argument("--learners", default="qcombo:none,qcombo:ernie", help="algo:reg pairs")
+    parser.add_argument("--seeds", default="0,1,2", help="training seeds")
+    parser.add_argument("--config", type=Path, default=None, help="TrainConfig YAML the runs start from")
+    parser.add_argument("--episodes", type=int, default=None, help="training episodes (default: config's)")
+    parser.add_argument("--eval-seeds", type=int, default=3, help="evaluation episodes per controller")
+    parser.add_argument("--workers", type=int, default=2, help="runs trained in parallel processes")
+    parser.add_argument("--out", type=Path, default=Path("bench-out/train-quality"))
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    seeds = evaluation_seeds(args.eval_seeds)
-    out = args.out or Path(tempfile.mkdtemp(prefix="train-quality-"))
-    for network in args.networks.split(","):
-        env_config = TrafficEnvConfig(network=network)
-        rows = {}
-        for name in CLASSICAL:
-            rows[name] = evaluate(classical_controller(name, network, work_dir=out), env_config, seeds)[
-                "mean"
-            ]
-        for learner in filter(None, args.learners.split(",")):
-            algo, reg = learner.split(":")
-            config = TrainConfig.model_validate(
-                {
-                    "env": {"network": network},
-                    "algo": algo,
-                    "reg": reg,
-                    "episodes": 10_000,
-                    "eval_episodes": 0,
-                }
+    from ernie_traffic.utils.config_files import load_config
+
+    base = load_config(TrainConfig, args.config) if args.config else TrainConfig()
+    eval_seeds = evaluation_seeds(args.eval_seeds)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    learners = [tuple(pair.split(":")) for pair in args.learners.split(",") if pair]
+    jobs = {}
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=args.workers, mp_context=context) as pool:
+        for network in args.networks.split(","):
+            env = base.env.model_copy(update={"network": network})
+            for algo, reg in learners:
+                for seed in seeds:
+                    update = {"env": env, "algo": algo, "reg": reg, "seed": seed, "eval_episodes": 0}
+                    if args.episodes:
+                        update["episodes"] = args.episodes
+                    config = base.model_copy(update=update)
+                    run_dir = args.out / network / f"{algo}-{reg}" / f"seed{seed}"
+                    jobs[network, algo, reg, seed] = pool.submit(
+                        train_and_evaluate, config, run_dir, eval_seeds
+                    )
+        classical = {
+            network: classical_results(
+                network, base.env.model_copy(update={"network": network}), eval_seeds, args.out / network
             )
-            run_dir = out / f"{network}-{algo}-{reg}"
-            episodes, cpu = train_within(config, args.budget_minutes * 60, run_dir)
-            label = f"{algo}/{reg} ({episodes} ep, {cpu / 60:.1f} CPU-min)"
-            rows[label] = evaluate(load_controller(run_dir), env_config, seeds)["mean"]
-        fixed = rows["fixed-time"]["mean_delay"]
-        print(f"\n{network}: mean over {len(seeds)} evaluation episodes (runs in {out})")
-        print(
-            f"{'controller':44s} {'delay (s)':>9s} {'vs fixed':>8s} {'travel (s)':>10s} {'throughput':>10s}"
-        )
-        for label, m in rows.items():
-            change = (m["mean_delay"] - fixed) / fixed * 100
+            for network in args.networks.split(",")
+        }
+        results = {key: future.result() for key, future in jobs.items()}
+    for network, baselines in classical.items():
+        best_name = min(baselines, key=baselines.get)
+        best = baselines[best_name]
+        print(f"\n{network}: mean delay (s), {len(eval_seeds)} evaluation episodes, cabinet timing")
+        header = ("mean ± std", "worst seed", "vs best classical", "CPU-min/run")
+        print(f"{'controller':24s} {header[0]:>14s} {header[1]:>10s} {header[2]:>17s} {header[3]:>11s}")
+        for algo, reg in learners:
+            runs = [results[network, algo, reg, s] for s in seeds]
+            delays = [r["mean_delay"] for r in runs]
+            mean, std = statistics.fmean(delays), statistics.pstdev(delays)
+            cpu = statistics.fmean(r["cpu_minutes"] for r in runs)
             print(
-                f"{label:44s} {m['mean_delay']:9.1f} {change:+7.1f}% {m['mean_travel_time']:10.1f}"
-                f" {m['throughput']:10.0f}"
+                f"{algo + '/' + reg:24s} {mean:7.1f} ± {std:4.1f} {max(delays):10.1f}"
+                f" {(mean - best) / best * 100:+16.1f}% {cpu:11.1f}"
             )
-        for label, delay in RESCO_DELAY.get(network, {}).items():
-            print(f"{'RESCO published: ' + label:44s} {delay:9.1f}")
+        for name, delay in sorted(baselines.items(), key=lambda item: item[1]):
+            print(f"{name:24s} {delay:7.1f}{'':7s} {'':10s} {(delay - best) / best * 100:+16.1f}%")
+        if network in RESCO_BEST:
+            print(f"{'RESCO best published':24s} {RESCO_BEST[network]:7.1f}")
+        print(f"(seeds {args.seeds}; runs and result files in {args.out / network})")
 
 
 if __name__ == "__main__":

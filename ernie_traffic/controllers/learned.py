@@ -32,7 +32,8 @@ def policy_record(algo: str, network: str, outputs: str, net: SharedAgentNet, hi
         "spec": net.spec.to_dict(),
         "hidden": list(hidden),
         "pad_value": net.pad_value,
-        "state_dict": net.state_dict(),
+        # copies: a record kept while training goes on (the best policy so far) must not follow the net
+        "state_dict": {name: tensor.detach().clone() for name, tensor in net.state_dict().items()},
     }
 
 
