@@ -1,7 +1,7 @@
 """Controller runtime: observation assembly, signal timing/safety shield, ONNX inference.
 
-numpy and onnxruntime only. ``load_bundle`` verifies an exported bundle; ``ControllerRuntime``
-runs it (see ``docs/deploy.md``).
+numpy and onnxruntime (cryptography for signed bundles), no torch. ``load_bundle`` verifies an
+exported bundle; ``ControllerRuntime`` runs it (see ``docs/deploy.md``).
 """
 
 from ernie_deploy.bundle import Bundle, BundleError, load_bundle

@@ -1,7 +1,10 @@
 """``python -m ernie_deploy check BUNDLE``: verify a bundle as the controller would at start-up.
 
-Prints the intersections, their timing and models, then times a few decisions on idle readings;
-on any problem prints one ``error:`` line and exits with status 2.
+With ``--cabinet`` the bundle must fit the intersections' own phase tables and timing (a cabinet
+file, ``ernie_deploy.cabinet``), which the decisions are then timed with; with ``--trust-key`` it
+must be signed by that key (``ernie_deploy.signing``). Prints the intersections, their timing and
+models, then times a few decisions on idle readings; on any problem prints one ``error:`` line and
+exits with status 2.
 """
 
 from __future__ import annotations
@@ -12,18 +15,31 @@ import sys
 import numpy as np
 
 from ernie_deploy.bundle import BundleError, load_bundle
+from ernie_deploy.cabinet import CabinetError, read_cabinet
 from ernie_deploy.runtime import ControllerRuntime
 
 
-def check(bundle_dir: str, network: str | None, decisions: int) -> None:
-    bundle = load_bundle(bundle_dir, network=network)
-    runtime = ControllerRuntime(bundle)
+def check(
+    bundle_dir: str,
+    network: str | None,
+    decisions: int,
+    cabinet_file: str | None = None,
+    trust_key: str | None = None,
+) -> None:
+    cabinet = read_cabinet(cabinet_file) if cabinet_file is not None else None
+    if network is None and cabinet is not None:
+        network = cabinet.network
+    bundle = load_bundle(bundle_dir, network=network, trust_key=trust_key)
+    runtime = ControllerRuntime(bundle, cabinet=cabinet)
+    signed = f", signature by {trust_key} verified" if trust_key else ""
     print(
         f"bundle {bundle.root}: network {bundle.network}, opset {bundle.opset}, "
-        f"decision every {bundle.decision_interval_s:g} s, {len(bundle.files)} files verified"
+        f"decision every {bundle.decision_interval_s:g} s, {len(bundle.files)} files verified{signed}"
     )
+    if cabinet is not None:
+        print(f"fits the cabinet {cabinet_file}: its phase tables, timed by its timing below")
     for tls, spec in bundle.intersections.items():
-        t = spec.timing
+        t = runtime.timers[tls].timing
         print(
             f"  {tls}: {len(spec.green_phases)} greens, {len(spec.layout.detector_ids)} detectors, "
             f"model {spec.model}; min/max green {t.min_green:g}/{t.max_green:g} s, "
@@ -50,10 +66,16 @@ def main(argv: list[str] | None = None) -> None:
     check_parser.add_argument("bundle", help="bundle folder (holds manifest.json)")
     check_parser.add_argument("--network", help="refuse the bundle unless it is for this network")
     check_parser.add_argument("--decisions", type=int, default=200, help="decisions to time")
+    check_parser.add_argument(
+        "--cabinet", help="cabinet file: refuse the bundle unless it fits these phase tables and timing"
+    )
+    check_parser.add_argument(
+        "--trust-key", help="Ed25519 public key (PEM): refuse the bundle unless it is signed by it"
+    )
     args = parser.parse_args(argv)
     try:
-        check(args.bundle, args.network, args.decisions)
-    except BundleError as exc:
+        check(args.bundle, args.network, args.decisions, args.cabinet, args.trust_key)
+    except (BundleError, CabinetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
 

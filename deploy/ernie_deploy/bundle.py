@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ernie_deploy import signing
 from ernie_deploy.features import ObservationLayout
 from ernie_deploy.timing import TimingConfig
 
@@ -121,16 +122,17 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-class _Fields:
-    """Typed access to one JSON object of the manifest; every failure names where in the manifest."""
+class Fields:
+    """Typed access to one JSON object of a file (the manifest, a cabinet file); every failure
+    names where in the file, raised as ``error`` (BundleError for the manifest)."""
 
-    def __init__(self, data: Any, where: str, source: Path) -> None:
+    def __init__(self, data: Any, where: str, source: Path, error: type[Exception] = BundleError) -> None:
         if not isinstance(data, Mapping):
-            raise BundleError(f"{source}: {where}: expected an object, got {type(data).__name__}")
-        self.data, self.where, self.source = data, where, source
+            raise error(f"{source}: {where}: expected an object, got {type(data).__name__}")
+        self.data, self.where, self.source, self.error = data, where, source, error
 
-    def fail(self, key: str, problem: str) -> BundleError:
-        return BundleError(f"{self.source}: {self.where}.{key}: {problem}")
+    def fail(self, key: str, problem: str) -> Exception:
+        return self.error(f"{self.source}: {self.where}.{key}: {problem}")
 
     def get(self, key: str, kind: type | tuple[type, ...]) -> Any:
         if key not in self.data:
@@ -156,8 +158,8 @@ class _Fields:
             raise self.fail(key, f"expected a positive integer, got {value}")
         return value
 
-    def child(self, key: str) -> _Fields:
-        return _Fields(self.get(key, Mapping), f"{self.where}.{key}", self.source)
+    def child(self, key: str) -> Fields:
+        return Fields(self.get(key, Mapping), f"{self.where}.{key}", self.source, self.error)
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
@@ -170,7 +172,7 @@ _TIMING_KEYS = ("yellow_time", "red_clearance", "min_green", "max_green")
 _POSITIVE_TIMING_KEYS = ("yellow_time", "min_green", "max_green")
 
 
-def _parse_model(name: str, fields: _Fields) -> ModelSpec:
+def _parse_model(name: str, fields: Fields) -> ModelSpec:
     return ModelSpec(
         name=name,
         file=fields.get("file", str),
@@ -181,7 +183,7 @@ def _parse_model(name: str, fields: _Fields) -> ModelSpec:
     )
 
 
-def _parse_phases(fields: _Fields) -> tuple[tuple[str, ...], tuple[int, ...]]:
+def _parse_phases(fields: Fields) -> tuple[tuple[str, ...], tuple[int, ...]]:
     phases = tuple(fields.get("phases", list))
     if not phases or not all(isinstance(p, str) and p for p in phases):
         raise fields.fail("phases", "expected a non-empty list of SUMO signal state strings")
@@ -193,18 +195,19 @@ def _parse_phases(fields: _Fields) -> tuple[tuple[str, ...], tuple[int, ...]]:
     return phases, green_phases
 
 
-def _parse_timing(fields: _Fields) -> TimingConfig:
+def parse_timing(fields: Fields) -> TimingConfig:
+    """A ``timing`` object (seconds) of a manifest or a cabinet file."""
     # A zero yellow or zero minimum green would let a change happen in no time at all, which
     # no signal may do: the runtime refuses such a bundle rather than trust it.
     values = {key: fields.number(key, positive=key in _POSITIVE_TIMING_KEYS) for key in _TIMING_KEYS}
     try:
         return TimingConfig(**values)
     except ValueError as exc:
-        raise BundleError(f"{fields.source}: {fields.where}: {exc}") from exc
+        raise fields.error(f"{fields.source}: {fields.where}: {exc}") from exc
 
 
 def _parse_observation(
-    fields: _Fields, n_greens: int
+    fields: Fields, n_greens: int
 ) -> tuple[ObservationLayout, tuple[Mapping[str, Any], ...]]:
     try:
         layout = ObservationLayout.from_dict(fields.get("layout", Mapping))
@@ -222,10 +225,10 @@ def _parse_observation(
     return layout, features
 
 
-def _parse_plan(fields: _Fields, n_greens: int) -> tuple[PlanStep, ...]:
+def _parse_plan(fields: Fields, n_greens: int) -> tuple[PlanStep, ...]:
     plan = []
     for i, step in enumerate(fields.get("fallback_plan", list)):
-        step_fields = _Fields(step, f"{fields.where}.fallback_plan[{i}]", fields.source)
+        step_fields = Fields(step, f"{fields.where}.fallback_plan[{i}]", fields.source)
         green = step_fields.get("green", int)
         if not 0 <= green < n_greens:
             raise step_fields.fail("green", f"{green} is not one of the {n_greens} green phases")
@@ -235,7 +238,7 @@ def _parse_plan(fields: _Fields, n_greens: int) -> tuple[PlanStep, ...]:
     return tuple(plan)
 
 
-def _parse_model_input(fields: _Fields, layout: ObservationLayout) -> ModelInput | None:
+def _parse_model_input(fields: Fields, layout: ObservationLayout) -> ModelInput | None:
     if "model_input" not in fields.data:
         return None
     sub = fields.child("model_input")
@@ -249,7 +252,7 @@ def _parse_model_input(fields: _Fields, layout: ObservationLayout) -> ModelInput
     return model_input
 
 
-def _parse_intersection(tls_id: str, fields: _Fields, models: Mapping[str, ModelSpec]) -> IntersectionSpec:
+def _parse_intersection(tls_id: str, fields: Fields, models: Mapping[str, ModelSpec]) -> IntersectionSpec:
     model = fields.get("model", str)
     if model not in models:
         raise fields.fail("model", f"names model {model!r}, which the manifest's models do not list")
@@ -274,7 +277,7 @@ def _parse_intersection(tls_id: str, fields: _Fields, models: Mapping[str, Model
         features=features,
         phases=phases,
         green_phases=green_phases,
-        timing=_parse_timing(fields.child("timing")),
+        timing=parse_timing(fields.child("timing")),
         fallback_plan=_parse_plan(fields, len(green_phases)),
         model_input=model_input,
     )
@@ -282,7 +285,7 @@ def _parse_intersection(tls_id: str, fields: _Fields, models: Mapping[str, Model
 
 def parse_manifest(data: Any, root: Path, source: Path) -> Bundle:
     """Validate manifest ``data`` (already decoded JSON) for a bundle in folder ``root``."""
-    top = _Fields(data, "manifest", source)
+    top = Fields(data, "manifest", source)
     if top.get("format", str) != BUNDLE_FORMAT:
         raise top.fail("format", f"expected {BUNDLE_FORMAT!r}: this is not an ernie-traffic bundle")
     version = top.get("format_version", int)
@@ -330,14 +333,27 @@ def verify_files(bundle: Bundle) -> None:
             )
 
 
-def load_bundle(root: str | os.PathLike[str], *, network: str | None = None) -> Bundle:
-    """Read and verify the bundle in folder ``root``; ``network`` (if given) must match the manifest's."""
+def load_bundle(
+    root: str | os.PathLike[str],
+    *,
+    network: str | None = None,
+    trust_key: str | os.PathLike[str] | None = None,
+) -> Bundle:
+    """Read and verify the bundle in folder ``root``; ``network`` (if given) must match the
+    manifest's. With ``trust_key`` (an Ed25519 public key PEM file) the bundle must be signed by
+    that key (``ernie_deploy.signing``); without, signatures are not looked at."""
     root = Path(root)
     source = root / MANIFEST_NAME
     if not source.is_file():
         raise BundleError(f"{source}: not found; a controller bundle is a folder with a manifest.json")
+    raw = source.read_bytes()  # read once: the bytes whose signature is checked are the bytes parsed
+    if trust_key is not None:
+        try:
+            signing.verify_manifest(root, raw, signing.load_public_key(trust_key))
+        except signing.SigningError as exc:
+            raise BundleError(str(exc)) from None
     try:
-        data = json.loads(source.read_text(encoding="utf-8"))
+        data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BundleError(f"{source}: not valid JSON: {exc}") from exc
     bundle = parse_manifest(data, root, source)

@@ -65,6 +65,9 @@ DETECTOR_QUEUE = (*EXTENSION, 1, 1)
 QUEUE_SCALE = 1000
 DETECTOR_VEHICLES = (*EXTENSION, 1, 2)  # vehicles on the detector's lane
 STAGE_TIME = (*EXTENSION, 2, 1, 0)  # tenths of a second since the current green/yellow/red stage began
+# per phase, OCTET STRING: the signal state its green shows, one SUMO letter per controlled link (the
+# cabinet's phase table, which its conflict monitor permits; a runtime checks its bundle against it)
+PHASE_LINK_STATES = (*EXTENSION, 4, 1)
 
 # The sample-ready notification (an SNMPv2-Trap, RFC 3416), vendor extension: a controller sends it to
 # the managers that talk to it whenever it publishes a new detector sample, so a runtime learns of the

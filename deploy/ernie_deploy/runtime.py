@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ernie_deploy.bundle import Bundle, IntersectionSpec, PlanStep
+from ernie_deploy.cabinet import Cabinet, CabinetIntersection, check_fits
 from ernie_deploy.features import build_observation
 from ernie_deploy.latency import LatencyStats
 from ernie_deploy.policy import OnnxPolicy
@@ -63,7 +64,10 @@ class ControllerRuntime:
     """Runs a verified bundle's controllers for the intersections named (all by default).
 
     ``deadline_s`` bounds one decision (observation assembly and inference for all intersections);
-    a slower decision is discarded in favour of the fallback plan.
+    a slower decision is discarded in favour of the fallback plan. With a ``cabinet`` (the
+    intersections' own configuration, ``ernie_deploy.cabinet``) a bundle that does not fit it is
+    refused with :class:`BundleError`, and the shield times with the cabinet's phase table and
+    timing; without one, with the manifest's.
 
     >>> runtime = ControllerRuntime(load_bundle("bundle/"))             # doctest: +SKIP
     >>> decisions = runtime.decide({"A0": (counts, queues), ...})       # doctest: +SKIP
@@ -76,17 +80,21 @@ class ControllerRuntime:
         *,
         intersections: Sequence[str] | None = None,
         deadline_s: float = 0.1,
+        cabinet: Cabinet | None = None,
     ) -> None:
         names = list(intersections) if intersections is not None else list(bundle.intersections)
         unknown = [tls for tls in names if tls not in bundle.intersections]
         if unknown:
             raise ValueError(f"intersections {unknown} are not in the bundle for network {bundle.network!r}")
+        if cabinet is not None:
+            check_fits(bundle, cabinet, names)
         self.bundle = bundle
         self.deadline_s = deadline_s
         self.specs: dict[str, IntersectionSpec] = {tls: bundle.intersections[tls] for tls in names}
         models = {spec.model for spec in self.specs.values()}
         self.policies = {name: OnnxPolicy(bundle, bundle.models[name]) for name in sorted(models)}
-        self.timers = {tls: SignalTimer(spec.green_states, spec.timing) for tls, spec in self.specs.items()}
+        own = cabinet.intersections if cabinet is not None else _own_cabinets(self.specs)
+        self.timers = {tls: SignalTimer(own[tls].green_states, own[tls].timing) for tls in self.specs}
         self.plans = {tls: FallbackPlan(spec.fallback_plan) for tls, spec in self.specs.items()}
         self.latency = LatencyStats()
         self.fallbacks: Counter[str] = Counter()
@@ -209,6 +217,12 @@ class ControllerRuntime:
             else:
                 log.info("%s: model healthy again, back from the fallback plan", tls)
             self._source[tls] = decision.source
+
+
+def _own_cabinets(specs: Mapping[str, IntersectionSpec]) -> dict[str, CabinetIntersection]:
+    """Without a cabinet, the manifest's own phase table and timing (``python -m ernie_deploy check``
+    with no cabinet file, tests)."""
+    return {tls: CabinetIntersection(spec.green_states, spec.timing) for tls, spec in specs.items()}
 
 
 def _detector_values(spec: IntersectionSpec, readings: DetectorReadings) -> np.ndarray:

@@ -3,7 +3,7 @@
 SNMPv2c requests go over a plain UDP socket, encoded by ``ernie_deploy.snmp_ber`` (fast, no extra
 dependency, and a closed port is reported as such). SNMPv3 requests go through pysnmp's engine
 (user-based security: authentication + privacy) and need the optional ``snmp`` extra
-(``pip install ./deploy[snmp]``: pysnmp, and cryptography for the privacy).
+(``pip install ./deploy[snmp]``: pysnmp; cryptography, for the privacy, is a dependency anyway).
 
 Example::
 
@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass, field
 
 from ernie_deploy import ntcip, snmp_ber
+from ernie_deploy.cabinet import CabinetIntersection
+from ernie_deploy.timing import TimingConfig
 
 # How long a runtime waits for a sample-ready notification before it polls, once the controller is
 # known to send them: only a lost datagram makes this wait expire.
@@ -259,12 +261,42 @@ class NtcipClient:
             values.append(int(value))
         return values
 
+    def get_text(self, oids: list[tuple[int, ...]]) -> list[str]:
+        """OCTET STRING values of the given object instances, as text."""
+        answer = self._transport.request("get", [(oid, None) for oid in oids])
+        values = []
+        for oid, value in answer:
+            if not isinstance(value, bytes):
+                raise ControllerUnreachable(f"the controller has no object {ntcip.oid_text(oid)}")
+            values.append(value.decode(errors="replace"))
+        return values
+
     def intersection_id(self) -> str:
         """The controller's sysName: the intersection it controls."""
-        (oid, value), *_ = self._transport.request("get", [(ntcip.SYS_NAME, None)])
-        if not isinstance(value, bytes):
-            raise ControllerUnreachable(f"the controller has no object {ntcip.oid_text(oid)} (sysName)")
-        return value.decode(errors="replace")
+        return self.get_text([ntcip.SYS_NAME])[0]
+
+    def cabinet(self) -> CabinetIntersection:
+        """The controller's own phase table and timing, as it reports them (phaseLinkStates,
+        phaseMinimumGreen, phaseMaximum1, phaseYellowChange, phaseRedClear of every phase). A
+        controller may time its phases differently; one TimingConfig holds the longest of each."""
+        phases = range(1, self.n_phases + 1)
+        states = self.get_text([(*ntcip.PHASE_LINK_STATES, p) for p in phases])
+        columns = (
+            ntcip.PHASE_MIN_GREEN,
+            ntcip.PHASE_MAX_GREEN,
+            ntcip.PHASE_YELLOW_CHANGE,
+            ntcip.PHASE_RED_CLEAR,
+        )
+        values = self.get([(*column, p) for column in columns for p in phases])
+        n = self.n_phases
+        min_green, max_green, yellow, red = (max(values[i * n : (i + 1) * n]) for i in range(len(columns)))
+        try:
+            timing = TimingConfig(
+                yellow_time=yellow / 10, red_clearance=red / 10, min_green=min_green, max_green=max_green
+            )
+        except ValueError as error:
+            raise ControllerUnreachable(f"the controller reports impossible timing: {error}") from None
+        return CabinetIntersection(tuple(states), timing)
 
     def set(self, assignments: list[tuple[tuple[int, ...], int]]) -> None:
         """Write integer values in one SET request (the controller applies all or none)."""

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ernie_deploy.bundle import Bundle
+from ernie_deploy.cabinet import Cabinet, CabinetIntersection
 from ernie_deploy.runtime import ControllerRuntime
 from ernie_deploy.snmp_client import ControllerReading, ControllerUnreachable, NtcipClient
 from ernie_deploy.timing import SignalTimer
@@ -80,12 +81,18 @@ def longest_queue(call_phases: list[int]) -> Decide:
     return decide
 
 
-def bundle_policy(bundle: Bundle, tls: str, *, deadline_s: float = 0.1) -> tuple[Decide, ControllerRuntime]:
+def bundle_policy(
+    bundle: Bundle, tls: str, cabinet: CabinetIntersection, *, deadline_s: float = 0.1
+) -> tuple[Decide, ControllerRuntime]:
     """The bundle's controller for intersection ``tls`` (model, safety shield, fallback plan) as a
-    decision rule over NTCIP readings. The runtime's shield timer mirrors the cabinet: it advances
-    one sample period per decision and is re-synchronised from the cabinet's reported status (phase
-    on, green or not, stage time) whenever the two differ, e.g. after the cabinet ran fixed time."""
-    runtime = ControllerRuntime(bundle, intersections=[tls], deadline_s=deadline_s)
+    decision rule over NTCIP readings, for the controller whose own phase table and timing are
+    ``cabinet`` (``NtcipClient.cabinet``): a bundle that does not fit them raises ``BundleError``.
+    The runtime's shield timer, timed like the cabinet, mirrors it: it advances one sample period
+    per decision and is re-synchronised from the cabinet's reported status (phase on, green or not,
+    stage time) whenever the two differ, e.g. after the cabinet ran fixed time."""
+    runtime = ControllerRuntime(
+        bundle, intersections=[tls], deadline_s=deadline_s, cabinet=Cabinet(None, {tls: cabinet})
+    )
     timer = runtime.timers[tls]
 
     def decide(reading: ControllerReading) -> int:

@@ -26,6 +26,11 @@ from dataclasses import dataclass
 
 GREEN_LINKS = frozenset("Gg")
 
+# No signal shows a yellow change shorter than this, whatever its configuration says (the usual
+# minimum of traffic engineering guidance, e.g. ITE and the MUTCD's 3 s): the cabinet refuses a
+# bundle asking for less, and the signal-log safety check measures every yellow against it.
+MIN_YELLOW_S = 3.0
+
 
 @dataclass(frozen=True)
 class TimingConfig:

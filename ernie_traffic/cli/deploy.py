@@ -12,7 +12,7 @@ import typer
 
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.utils.config_files import load_config
-from ernie_traffic.utils.io import atomic_write_text
+from ernie_traffic.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 app = typer.Typer(
     help="Put controllers in the loop over NTCIP 1202 / SNMP: simulate signal cabinets, run runtimes.",
@@ -31,8 +31,14 @@ def simulate_command(
     bundle: Annotated[
         Path | None,
         typer.Option(
-            "--bundle", help="Controller bundle whose timing and decision interval the cabinets use."
+            "--bundle",
+            help="Controller bundle: its network and decision interval are used, and it must fit the "
+            "cabinets' own phase tables and timing (from the network and --config), else exit 2.",
         ),
+    ] = None,
+    trust_key: Annotated[
+        Path | None,
+        typer.Option("--trust-key", help="Ed25519 public key (PEM): refuse a --bundle not signed by it."),
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="SUMO seed.")] = None,
     seconds: Annotated[
@@ -83,10 +89,18 @@ def simulate_command(
         "startup_timeout_s": startup_timeout,
         "signal_log": str(signal_log) if signal_log else None,
     }
-    if bundle is not None:
-        overrides |= _bundle_timing(bundle, network)
+    loaded = _load_bundle(bundle, trust_key) if bundle is not None else None
+    if loaded is not None:
+        overrides |= {
+            "traffic.network": network or loaded.network,
+            "traffic.decision_interval": loaded.decision_interval_s,
+        }
     hil_config = load_config(HilConfig, config, **overrides)
     simulator = HilSimulator(hil_config)
+    if loaded is not None:
+        # The cabinets time with their own configuration; a bundle asking for less is refused here,
+        # before any agent listens, as each runtime refuses it again against what its cabinet reports.
+        _check_fits(loaded, simulator.env.cabinet)
     for tls, port in simulator.ports.items():
         typer.echo(f"{tls}: {hil_config.host}:{port}")
     result = asyncio.run(simulator.run())
@@ -111,30 +125,23 @@ def simulate_command(
         raise typer.Exit(1)
 
 
-def _load_bundle(path: Path):  # -> ernie_deploy.bundle.Bundle
+def _load_bundle(path: Path, trust_key: Path | None):  # -> ernie_deploy.bundle.Bundle
     from ernie_deploy.bundle import BundleError, load_bundle
 
     try:
-        return load_bundle(path)
+        return load_bundle(path, trust_key=trust_key)
     except BundleError as error:
         raise UserInputError(str(error)) from None
 
 
-def _bundle_timing(path: Path, network: str | None) -> dict[str, object]:
-    """The street settings a bundle was trained for: its network, decision interval and timing."""
-    bundle = _load_bundle(path)
-    timings = {spec.timing for spec in bundle.intersections.values()}
-    if len(timings) != 1:
-        raise UserInputError(f"{path}: intersections have different timings; the simulator needs one")
-    timing = timings.pop()
-    return {
-        "traffic.network": network or bundle.network,
-        "traffic.decision_interval": bundle.decision_interval_s,
-        "traffic.yellow_time": timing.yellow_time,
-        "traffic.red_clearance": timing.red_clearance,
-        "traffic.min_green": timing.min_green,
-        "traffic.max_green": timing.max_green,
-    }
+def _check_fits(bundle, cabinet) -> None:  # (ernie_deploy Bundle, Cabinet): imported lazily
+    from ernie_deploy.bundle import BundleError
+    from ernie_deploy.cabinet import check_fits
+
+    try:
+        check_fits(bundle, cabinet)
+    except BundleError as error:
+        raise UserInputError(str(error)) from None
 
 
 @app.command("run")
@@ -145,6 +152,10 @@ def run_command(
     bundle: Annotated[
         Path | None,
         typer.Option("--bundle", help="Controller bundle (ernie-traffic export); else the built-in rule."),
+    ] = None,
+    trust_key: Annotated[
+        Path | None,
+        typer.Option("--trust-key", help="Ed25519 public key (PEM): refuse a --bundle not signed by it."),
     ] = None,
     community: Annotated[str, typer.Option("--community", help="SNMPv2c community string.")] = "public",
     snmp_version: Annotated[
@@ -175,14 +186,17 @@ def run_command(
 
     With --bundle, each controller's intersection (its sysName) is looked up in the bundle and run by
     the ONNX runtime with its safety shield and fallback plan; without, by the built-in
-    longest-queue rule (for checking the link). Stops by itself when the controllers go away or stay
-    idle. Exits 2 with a one-line reason when a controller cannot be reached (wrong port, wrong
-    community, wrong SNMPv3 keys) or is not in the bundle.
+    longest-queue rule (for checking the link). The bundle must fit the phase table and timing each
+    controller reports (its own, which it enforces whatever it is sent), and with --trust-key be
+    signed by that key. Stops by itself when the controllers go away or stay idle. Exits 2 with a
+    one-line reason when a controller cannot be reached (wrong port, wrong community, wrong SNMPv3
+    keys), is not in the bundle, or the bundle does not fit it or is not signed.
     """
+    from ernie_deploy.bundle import BundleError
     from ernie_deploy.snmp_client import ControllerUnreachable, NtcipClient, SnmpCredentials
     from ernie_deploy.snmp_runner import bundle_policy, longest_queue, run_intersection
 
-    loaded = _load_bundle(bundle) if bundle is not None else None
+    loaded = _load_bundle(bundle, trust_key) if bundle is not None else None
     credentials = SnmpCredentials(snmp_version, community, user, auth_key, priv_key)
     loops = []
     for address in controller:
@@ -193,6 +207,7 @@ def run_command(
             client = NtcipClient(host, int(port), credentials, timeout_s=timeout)
             tls = client.intersection_id()
             call_phases = client.call_phases()
+            cabinet = client.cabinet() if loaded is not None else None
         except ControllerUnreachable as error:
             raise UserInputError(f"controller {address}: {error}") from None
         runtime = None
@@ -201,7 +216,10 @@ def run_command(
         elif tls not in loaded.intersections:
             raise UserInputError(f"controller {address} runs {tls!r}, which {bundle} has no controller for")
         else:
-            decide, runtime = bundle_policy(loaded, tls, deadline_s=deadline)
+            try:
+                decide, runtime = bundle_policy(loaded, tls, cabinet, deadline_s=deadline)
+            except BundleError as error:
+                raise UserInputError(f"controller {address}: {error}") from None
         loops.append((address, tls, client, decide, runtime))
     reports: dict[str, str] = {}
 
@@ -229,3 +247,60 @@ def run_command(
         thread.join()
     for address in controller:
         typer.echo(reports.get(address, f"{address}: no report"))
+
+
+@app.command("cabinet")
+def cabinet_command(
+    out: Annotated[Path, typer.Option("--out", help="Cabinet file (JSON) to write.")],
+    network: Annotated[
+        str | None, typer.Option("--network", help="Bundled or RESCO network name, or a .net.xml path.")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="HilConfig YAML/TOML whose traffic timing the cabinets use."),
+    ] = None,
+) -> None:
+    """Write the signal cabinets' own configuration: each intersection's green states (the network's
+    program) and timing (--config's, else the defaults: yellow 3 s, red clearance 2 s, min green 5 s).
+
+    `python -m ernie_deploy check BUNDLE --cabinet FILE` refuses a bundle that does not fit it, on a
+    controller computer that has the runtime only.
+    """
+    from ernie_traffic.envs.traffic import TrafficSignalEnv
+    from ernie_traffic.hil.config import HilConfig
+
+    hil_config = load_config(HilConfig, config, **{"traffic.network": network})
+    env = TrafficSignalEnv(hil_config.traffic)  # reads the network only; SUMO starts at reset
+    try:
+        cabinet = env.cabinet
+    finally:
+        env.close()
+    atomic_write_json(out, cabinet.to_dict())
+    typer.echo(f"{out}: cabinets of {len(cabinet.intersections)} intersections of {cabinet.network}")
+
+
+PRIVATE_KEY_NAME = "bundle-signing.key"
+PUBLIC_KEY_NAME = "bundle-signing.pub"
+
+
+@app.command("keygen")
+def keygen_command(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the key pair (created if missing).")],
+) -> None:
+    """Create an Ed25519 key pair for signing bundles (`export --sign-key`).
+
+    Writes OUT/bundle-signing.key (the private key, mode 0600: it stays with whoever exports, never
+    in a bundle) and OUT/bundle-signing.pub (the public key every controller trusts: `--trust-key`).
+    Refuses to overwrite an existing key; rotating keys is described in docs/deploy.md.
+    """
+    from ernie_deploy.signing import fingerprint, load_public_key, new_key_pair
+
+    private_path, public_path = out / PRIVATE_KEY_NAME, out / PUBLIC_KEY_NAME
+    for path in (private_path, public_path):
+        if path.exists():
+            raise UserInputError(f"{path}: exists; a new key pair goes into a new folder")
+    private_pem, public_pem = new_key_pair()
+    atomic_write_bytes(private_path, private_pem, mode=0o600)
+    atomic_write_bytes(public_path, public_pem)
+    typer.echo(f"private key: {private_path} (keep it secret, never ship it in a bundle)")
+    typer.echo(f"public key:  {public_path} (key {fingerprint(load_public_key(public_path))})")

@@ -25,6 +25,13 @@ def export_command(
     ),
     opset: int = typer.Option(17, "--opset", min=13, help="ONNX opset of the exported models."),
     seed: int = typer.Option(0, "--seed", help="Seed of the recorded episode and the random observations."),
+    sign_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--sign-key",
+            help="Ed25519 private key (PEM, from `deploy keygen`): sign the manifest (manifest.sig).",
+        ),
+    ] = None,
 ) -> None:
     """Export a trained controller: one ONNX model per intersection plus manifest.json.
 
@@ -48,10 +55,12 @@ def export_command(
             simplify=simplify,
             opset=opset,
             seed=seed,
+            sign_key=sign_key,
         )
     except ExportError as exc:
         console.print(f"[bold red]export failed:[/] {exc}")
         raise typer.Exit(1) from None
     for report in result.parity:
         console.print(report.line())
-    console.print(f"bundle: {result.bundle.root} ({len(result.bundle.intersections)} intersections)")
+    signed = f", manifest signed by key {result.signed_by}" if result.signed_by else ""
+    console.print(f"bundle: {result.bundle.root} ({len(result.bundle.intersections)} intersections){signed}")

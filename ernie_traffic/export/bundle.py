@@ -37,6 +37,7 @@ class ExportError(RuntimeError):
 class ExportResult:
     bundle: Bundle
     parity: list[ParityReport]
+    signed_by: str | None = None  # fingerprint of the key that signed the manifest, if one did
 
 
 def record_observations(

@@ -10,8 +10,9 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ernie_deploy import signing
 from ernie_deploy.bundle import (
     BUNDLE_FORMAT,
     BUNDLE_FORMAT_VERSION,
@@ -25,8 +26,12 @@ from ernie_deploy.features import ObservationLayout
 from ernie_deploy.policy import OnnxPolicy
 from ernie_deploy.timing import TimingConfig
 
+from ernie_traffic.errors import UserInputError
 from ernie_traffic.export.onnx_model import INPUT_NAME, OUTPUT_NAME
-from ernie_traffic.utils.io import atomic_write_json
+from ernie_traffic.utils.io import atomic_write_bytes, atomic_write_json
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 
 def model_entry(file: str, input_size: int, output_size: int) -> dict[str, Any]:
@@ -73,6 +78,24 @@ def write_manifest(
     for spec in bundle.models.values():
         OnnxPolicy(bundle, spec)
     return bundle
+
+
+def load_signing_key(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
+    """The operator's Ed25519 private key (``ernie-traffic deploy keygen``) to sign a bundle with."""
+    try:
+        return signing.load_private_key(path)
+    except signing.SigningError as exc:
+        raise UserInputError(str(exc)) from None
+
+
+def sign_bundle(out_dir: str | os.PathLike[str], key: Ed25519PrivateKey) -> str:
+    """Sign the bundle's manifest (``manifest.sig``), check the signature as a runtime trusting the
+    key will, and return the key's fingerprint."""
+    out_dir = Path(out_dir)
+    manifest = (out_dir / MANIFEST_NAME).read_bytes()
+    atomic_write_bytes(out_dir / signing.SIGNATURE_NAME, signing.signature_document(manifest, key))
+    signing.verify_manifest(out_dir, manifest, key.public_key())
+    return signing.fingerprint(key.public_key())
 
 
 def describe_features(layout: ObservationLayout) -> list[dict[str, str]]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from ernie_traffic.envs.traffic import TrafficSignalEnv
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.export.bundle import ExportResult, SharedPolicy, export_bundle, record_observations
+from ernie_traffic.export.manifest import load_signing_key, sign_bundle
 from ernie_traffic.export.onnx_model import DEFAULT_OPSET
 from ernie_traffic.training.config import TrainConfig
 from ernie_traffic.training.run_dir import RunDirectory
@@ -23,13 +25,16 @@ def export_run(
     simplify: bool = False,
     opset: int = DEFAULT_OPSET,
     seed: int = 0,
+    sign_key: str | os.PathLike[str] | None = None,
 ) -> ExportResult:
     """Export the trained policy of ``run_dir`` to a bundle in ``out_dir``.
 
     Parity is checked on the observations of ``record_steps`` decisions of the trained policy
     driving an unperturbed episode of the run's own environment (seed ``seed``), plus
-    ``n_random`` random observations per intersection.
+    ``n_random`` random observations per intersection. With ``sign_key`` (an Ed25519 private key
+    PEM file) the manifest is signed (``ExportResult.signed_by``: the key's fingerprint).
     """
+    key = load_signing_key(sign_key) if sign_key is not None else None  # a bad key fails before the work
     run = RunDirectory(run_dir)
     if not run.config.is_file():
         raise UserInputError(f"{run.path}: no config.yaml (not a training run directory?)")
@@ -60,7 +65,7 @@ def export_run(
             pad_to=controller.spec.max_obs,
             n_outputs=controller.spec.max_actions,
         )
-        return export_bundle(
+        result = export_bundle(
             env,
             shared,
             out_dir,
@@ -73,3 +78,6 @@ def export_run(
         )
     finally:
         env.close()
+    if key is None:
+        return result
+    return replace(result, signed_by=sign_bundle(out_dir, key))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+from ernie_deploy.timing import MIN_YELLOW_S
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ernie_traffic.envs.traffic.config import TrafficEnvConfig
@@ -79,6 +80,11 @@ class HilConfig(BaseModel):
             raise ValueError("the simulator drives SUMO through TraCI: set traffic.backend='traci'")
         if self.traffic.control != "agents":
             raise ValueError("the virtual controllers drive the signals: traffic.control must be 'agents'")
+        if self.traffic.yellow_time < MIN_YELLOW_S:
+            raise ValueError(
+                f"traffic.yellow_time {self.traffic.yellow_time:g} s: no cabinet times a yellow change "
+                f"under {MIN_YELLOW_S:g} s"
+            )
         if self.watchdog_s < self.traffic.decision_interval:
             raise ValueError(
                 f"watchdog_s ({self.watchdog_s}) must be at least one decision interval "

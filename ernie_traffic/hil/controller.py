@@ -186,7 +186,8 @@ class VirtualController:
         }
         for column, name in CONTROL_COLUMNS.items():
             values[(*column, 1)] = getattr(self.control, name)
-        for phase in range(1, self.n_phases + 1):
+        for phase, state in enumerate(self.timer.green_states, start=1):
+            values[(*ntcip.PHASE_LINK_STATES, phase)] = state
             values[(*ntcip.PHASE_MIN_GREEN, phase)] = round(self.timer.timing.min_green)
             values[(*ntcip.PHASE_MAX_GREEN, phase)] = round(self.timer.timing.max_green)
             values[(*ntcip.PHASE_YELLOW_CHANGE, phase)] = round(self.timer.timing.yellow_time * 10)

@@ -7,8 +7,12 @@ intersection:
 - no conflicting greens: the links green at any moment are a subset of one green phase of the
   network's table (two links conflict when no table phase gives both green);
 - minimum green: every green phase of the table, once shown, stays at least ``min_green``;
-- clearance: a link that stops being green shows yellow for at least ``yellow_time``, and no link
-  conflicting with it turns green until ``red_clearance`` after its yellow ended.
+- clearance: a link that stops being green shows yellow for at least ``yellow_time`` and never
+  less than ``MIN_YELLOW_S`` (3 s), and no link conflicting with it turns green until
+  ``red_clearance`` after its yellow ended.
+
+``timing`` is the cabinet's (the simulator's own configuration), never a bundle's: a bundle cannot
+lower the bar its signals are measured against.
 
 The last state of a log may be cut by the end of the run and is exempt from the minimum green.
 """
@@ -18,7 +22,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from ernie_deploy.timing import GREEN_LINKS, TimingConfig
+from ernie_deploy.timing import GREEN_LINKS, MIN_YELLOW_S, TimingConfig
 
 from ernie_traffic.envs.traffic.intersections import Intersection
 
@@ -84,6 +88,7 @@ def _check_link_clearance(
     tls: str, link: int, history: list[tuple[float, str]], compatible: list[bool], timing: TimingConfig
 ) -> list[str]:
     violations = []
+    min_yellow = max(timing.yellow_time, MIN_YELLOW_S)
     for k in range(1, len(history)):
         before, (time, state) = history[k - 1][1], history[k]
         if before[link] not in GREEN_LINKS or state[link] in GREEN_LINKS:
@@ -96,8 +101,10 @@ def _check_link_clearance(
         yellow_end = next((t for t, s in history[k:] if s[link] not in "yY"), None)
         if yellow_end is None:
             continue  # the run ended during the yellow
-        if yellow_end - time < timing.yellow_time - _TOLERANCE_S:
-            violations.append(f"{tls} t={time:g}: link {link} yellow lasted {yellow_end - time:g} s")
+        if yellow_end - time < min_yellow - _TOLERANCE_S:
+            violations.append(
+                f"{tls} t={time:g}: link {link} yellow lasted {yellow_end - time:g} s < {min_yellow:g} s"
+            )
         clear_until = yellow_end + timing.red_clearance - _TOLERANCE_S
         for t, s in history[k:]:
             if t >= clear_until:

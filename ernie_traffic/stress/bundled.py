@@ -4,7 +4,9 @@
 The environment's observations, not the runtime's own assembly from detector readings, are what
 the policy sees, so sensor perturbations (noise, failed detectors) reach a bundle exactly as they
 reach the run directory it was exported from; the environment's signal timer (the runtime's own
-``SignalTimer``) enforces the timing. No torch is imported on this path.
+``SignalTimer``) enforces the environment's timing and phase table, never the manifest's, and a
+bundle that does not fit them (``ernie_deploy.cabinet``) is refused. No torch is imported on this
+path.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 import numpy as np
 from ernie_deploy.bundle import MANIFEST_NAME, Bundle, BundleError, load_bundle
+from ernie_deploy.cabinet import Cabinet, check_fits
 from ernie_deploy.runtime import ControllerRuntime
 
 from ernie_traffic.errors import UserInputError
@@ -48,12 +51,23 @@ class BundleController:
             for agent, spec in self.bundle.intersections.items()
         }
 
+    def misfit(self, cabinet: Cabinet) -> str | None:
+        """Why the bundle may not drive signals configured as ``cabinet``, or None."""
+        try:
+            check_fits(self.bundle, cabinet)
+        except BundleError as exc:
+            return str(exc)
+        return None
+
     def reset(self, env: Any) -> None:
         if tuple(env.possible_agents) != self.agents:
             raise UserInputError(
                 f"bundle {self.bundle.root}: exported for intersections {list(self.agents)}, "
                 f"the environment has {list(env.possible_agents)}"
             )
+        problem = self.misfit(env.cabinet)
+        if problem:
+            raise UserInputError(problem)
         self.runtime.reset()
         self._env = env
 

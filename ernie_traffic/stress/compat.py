@@ -4,23 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
+from ernie_deploy.cabinet import Cabinet
 
-def network_interface(network: str) -> dict[str, int]:
-    """Observation size per intersection of ``network``, read from a freshly reset environment."""
+from ernie_traffic.stress.bundled import BundleController
+
+
+def network_interface(network: str) -> tuple[dict[str, int], Cabinet]:
+    """Observation size per intersection of ``network``, read from a freshly reset environment,
+    and what its signals enforce (phase tables, timing: ``TrafficSignalEnv.cabinet``)."""
     from ernie_traffic.envs.traffic import TrafficEnvConfig, TrafficSignalEnv
 
     env = TrafficSignalEnv(TrafficEnvConfig(network=network))
     try:
         env.reset(seed=0)
-        return {agent: int(env.observation_space(agent).shape[0]) for agent in env.possible_agents}
+        sizes = {agent: int(env.observation_space(agent).shape[0]) for agent in env.possible_agents}
+        return sizes, env.cabinet
     finally:
         env.close()
 
 
 def incompatibilities(controller: Any, network: str) -> list[str]:
-    """Problems that keep ``controller`` from driving ``network``; empty when it fits."""
+    """Problems that keep ``controller`` from driving ``network``; empty when it fits (an exported
+    bundle must also fit the network's phase tables and timing)."""
     expected = {agent: spec["obs_dim"] for agent, spec in controller.observation_spec.items()}
-    actual = network_interface(network)
+    actual, cabinet = network_interface(network)
     problems = []
     missing, extra = sorted(set(expected) - set(actual)), sorted(set(actual) - set(expected))
     if missing or extra:
@@ -35,4 +42,7 @@ def incompatibilities(controller: Any, network: str) -> list[str]:
                 f"intersection {agent!r}: observation size {actual[agent]} on network {network!r}, "
                 f"controller expects {expected[agent]}"
             )
+    if isinstance(controller, BundleController) and not problems:
+        misfit = controller.misfit(cabinet)
+        problems += [misfit] if misfit else []
     return problems

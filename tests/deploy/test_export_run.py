@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import torch
-from ernie_deploy.bundle import load_bundle
+from ernie_deploy.bundle import BundleError, load_bundle
 from ernie_deploy.runtime import ControllerRuntime
 from side_by_side import drive_side_by_side
 
@@ -73,3 +73,29 @@ def test_export_cli_refuses_a_non_empty_output_folder(trained_run, tmp_path):
     result = export_cli(str(trained_run), "--out", str(tmp_path))
     assert result.returncode == 2
     assert "is not empty" in result.stderr
+
+
+def test_export_cli_signs_the_manifest_with_the_operators_key(trained_run, tmp_path):
+    keys = tmp_path / "keys"
+    made = subprocess.run(
+        [sys.executable, "-m", "ernie_traffic", "deploy", "keygen", "--out", str(keys)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    private, public = keys / "bundle-signing.key", keys / "bundle-signing.pub"
+    bundle_dir = tmp_path / "bundle"
+    quick = ["--record-steps", "20", "--random", "50"]
+    result = export_cli(str(trained_run), "--out", str(bundle_dir), *quick, "--sign-key", str(private))
+    assert result.returncode == 0, result.stderr
+    assert "manifest signed by key" in result.stdout
+    assert not any("PRIVATE" in p.read_text(errors="ignore") for p in bundle_dir.iterdir())
+    assert load_bundle(bundle_dir, trust_key=public).network == "grid2x2"
+    manifest = bundle_dir / "manifest.json"
+    manifest.write_bytes(manifest.read_bytes().replace(b'"yellow_time": 3.0', b'"yellow_time": 0.5', 1))
+    with pytest.raises(BundleError, match="altered after signing"):
+        load_bundle(bundle_dir, trust_key=public)
+    # A key that cannot sign is refused in one line before any export work.
+    other = tmp_path / "other"
+    refused = export_cli(str(trained_run), "--out", str(other), *quick, "--sign-key", str(public))
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert refused.stderr.startswith(f"error: {public}: ") and not other.exists()

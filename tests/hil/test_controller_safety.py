@@ -92,3 +92,12 @@ def test_safety_check_finds_each_kind_of_violation(tmp_path, changes, expected):
         assert violations == []
     else:
         assert any(expected in v for v in violations), violations
+
+
+def test_safety_check_holds_yellows_to_the_floor_whatever_timing_it_is_given(tmp_path):
+    """A 1 s yellow is flagged even when the timing passed is a tampered bundle's 0.5 s: the check
+    never measures below 3 s."""
+    tampered = TimingConfig(yellow_time=0.5, red_clearance=0, min_green=5, max_green=60)
+    changes = [(0, NS), (10, YELLOW_NS), (11, ALL_RED), (13, EW)]
+    violations = check_signal_log(_log(tmp_path, changes), {"A0": A0}, tampered)
+    assert any("yellow lasted 1 s < 3 s" in v for v in violations), violations

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from ernie_deploy.cabinet import Cabinet, CabinetIntersection
 from ernie_deploy.features import ObservationAssembler, ObservationLayout
 from ernie_deploy.timing import SignalTimer, TimingConfig
 from gymnasium import spaces
@@ -229,6 +230,16 @@ class TrafficSignalEnv(ParallelEnv):
             self.agents = []
         assert self._metrics is not None
         return dict(self._metrics)
+
+    @property
+    def cabinet(self) -> Cabinet:
+        """What this environment's signals enforce, as a signal cabinet would: each intersection's
+        green states from the network's program and the configured timing. A bundle runs here only
+        if it fits this (``ernie_deploy.cabinet.check_fits``); the bundle's own values never time it."""
+        return Cabinet(
+            self.scenario.name,
+            {tls: CabinetIntersection(i.green_states, self.timing) for tls, i in self.intersections.items()},
+        )
 
     @property
     def sim_time(self) -> float:
