@@ -204,7 +204,9 @@ class Coma:
             sub = self.regularizers.sample_index(batch["obs"].shape[0], self.generator)
             rows = spec.agent_rows(batch["obs"][sub])
             reg = self.regularizers.observation(
-                self.policy_net, rows, perturb_mask=spec.perturb_mask(len(sub))
+                self.policy_net,
+                rows,
+                perturb_mask=spec.perturb_mask(len(sub), self.regularizers.sensors_only),
             )
             stats["regularizer"] = float(reg.detach())
             loss = loss + reg

@@ -153,7 +153,7 @@ class Qcombo:
             index = regs.sample_index(batch["obs"].shape[0], self.generator)
             if regs.observation is not None:
                 sub_rows = spec.agent_rows(batch["obs"][index])
-                mask = spec.perturb_mask(len(index))
+                mask = spec.perturb_mask(len(index), regs.sensors_only)
                 terms["regularizer"] = regs.observation(self.policy_net, sub_rows, perturb_mask=mask)
             else:
                 state, actions, valid = batch["state"][index], batch["actions"][index], batch["mask"][index]

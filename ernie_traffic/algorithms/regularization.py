@@ -34,6 +34,11 @@ class RegularizerSettings(BaseModel):
     epsilon: float = Field(0.05, gt=0, description="radius of the observation perturbation ball")
     steps: int = Field(3, ge=1, description="K, gradient-ascent steps of the attack")
     norm: Literal["l2", "linf"] = Field("l2", description="norm of the perturbation ball")
+    features: Literal["all", "sensors"] = Field(
+        "all",
+        description="observation features the perturbation moves: all, or only the detector readings "
+        "(the signal's own phase and timer are known exactly, as in a cabinet)",
+    )
     top_k: int = Field(1, ge=1, description="ERNIE-A: agents whose action the adversary changes")
     batch_size: int | None = Field(
         16,
@@ -51,6 +56,7 @@ class Regularizers:
     observation: ObservationRegularizer | None
     joint_action: JointActionRegularizer | None
     batch_size: int | None = None
+    sensors_only: bool = False  # the observation perturbation moves only the sensor features
 
     def sample_index(self, total: int, generator: torch.Generator) -> torch.Tensor:
         """Indices of the transitions (out of ``total``) the regularizer is estimated on."""
@@ -82,4 +88,4 @@ def build_regularizers(
         )
     except ValidationError as exc:
         raise UserInputError(validation_message(exc, "regularizer")) from exc
-    return Regularizers(ObservationRegularizer(observation), None, size)
+    return Regularizers(ObservationRegularizer(observation), None, size, settings.features == "sensors")

@@ -25,6 +25,9 @@ class MultiAgentSpec:
     obs_dims: tuple[int, ...]
     n_actions: tuple[int, ...]
     state_dim: int
+    # Per agent, where its sensor (detector) features begin; the features before are the signal's
+    # own phase and timer, which a sensor fault cannot change. None: every feature is a sensor's.
+    sensor_start: tuple[int, ...] | None = None
 
     @property
     def n_agents(self) -> int:
@@ -49,12 +52,18 @@ class MultiAgentSpec:
             "obs_dims": list(self.obs_dims),
             "n_actions": list(self.n_actions),
             "state_dim": self.state_dim,
+            "sensor_start": None if self.sensor_start is None else list(self.sensor_start),
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> MultiAgentSpec:
+        sensor_start = data.get("sensor_start")
         return cls(
-            tuple(data["agents"]), tuple(data["obs_dims"]), tuple(data["n_actions"]), int(data["state_dim"])
+            tuple(data["agents"]),
+            tuple(data["obs_dims"]),
+            tuple(data["n_actions"]),
+            int(data["state_dim"]),
+            None if sensor_start is None else tuple(sensor_start),
         )
 
     def action_mask(self) -> torch.Tensor:
@@ -68,10 +77,13 @@ class MultiAgentSpec:
         ids = torch.eye(self.n_agents, dtype=obs.dtype, device=obs.device).expand(batch, -1, -1)
         return torch.cat([obs, ids], dim=-1).reshape(batch * self.n_agents, self.row_dim)
 
-    def perturb_mask(self, batch: int) -> torch.Tensor:
-        """Bool [B * N, row_dim]: True on each row's real observation features, False on padding and id."""
+    def perturb_mask(self, batch: int, sensors_only: bool = False) -> torch.Tensor:
+        """Bool [B * N, row_dim]: True on each row's real observation features (``sensors_only``: on
+        its sensor features), False on padding and id."""
         index = torch.arange(self.max_obs)
         real = (index[None, :] < torch.tensor(self.obs_dims)[:, None]).float()
+        if sensors_only and self.sensor_start is not None:
+            real = real * (index[None, :] >= torch.tensor(self.sensor_start)[:, None]).float()
         mask = torch.cat([real, torch.zeros(self.n_agents, self.n_agents)], dim=1)
         return mask.repeat(batch, 1).bool()
 

@@ -49,6 +49,7 @@ def spec_from_env(env: TrafficSignalEnv) -> MultiAgentSpec:
         obs_dims=tuple(int(env.observation_space(a).shape[0]) for a in agents),
         n_actions=tuple(int(env.action_space(a).n) for a in agents),
         state_dim=int(np.asarray(env.state()).shape[0]),
+        sensor_start=tuple(env.layouts[a].detector_slice.start for a in agents),
     )
 
 

@@ -75,3 +75,13 @@ def test_joint_action_inputs_never_enumerate_the_joint_space():
     actions = torch.tensor(list(itertools.islice(itertools.cycle(range(4)), 21)))[None]
     assert q(torch.zeros(1, 50), actions).shape == (1,)
     assert q.body[0].in_features == 50 + 21 * 4
+
+
+def test_a_sensors_only_perturbation_leaves_the_signal_state_alone():
+    spec = MultiAgentSpec(("a", "b"), (5, 4), (2, 2), state_dim=9, sensor_start=(4, 3))
+    everything, sensors = spec.perturb_mask(2), spec.perturb_mask(2, sensors_only=True)
+    assert everything[:2, :5].tolist() == [[True] * 5, [True] * 4 + [False]]
+    assert sensors[:2, :5].tolist() == [[False] * 4 + [True], [False] * 3 + [True, False]]
+    assert torch.equal(sensors[2:], sensors[:2])  # the second sample's rows
+    assert not sensors[:, 5:].any()  # the agent id never moves
+    assert MultiAgentSpec.from_dict(spec.to_dict()) == spec
