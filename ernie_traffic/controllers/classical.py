@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 from ernie_deploy.features import VEHICLE_SPACING_M
@@ -233,7 +233,8 @@ class UniformRandomController:
         return {agent: int(self._rng.integers(self._env.action_space(agent).n)) for agent in observations}
 
 
-CLASSICAL = ("fixed-time", "actuated", "actuated-detector", "max-pressure", "webster")
+ClassicalName = Literal["fixed-time", "actuated", "actuated-detector", "max-pressure", "webster"]
+CLASSICAL: tuple[str, ...] = get_args(ClassicalName)
 
 
 def classical_controller(

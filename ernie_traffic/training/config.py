@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ernie_traffic.algorithms.coma import ComaConfig
 from ernie_traffic.algorithms.qcombo import QcomboConfig
 from ernie_traffic.algorithms.regularization import RegularizerName, RegularizerSettings
+from ernie_traffic.controllers.classical import ClassicalName
 from ernie_traffic.envs.traffic import TrafficEnvConfig
 from ernie_traffic.evaluation.evaluate import evaluation_seeds
 
@@ -35,7 +36,7 @@ class TrainConfig(BaseModel):
     seed: int = Field(0, ge=0, description="seed of networks, exploration and simulations")
     checkpoint_every: int = Field(1, ge=1, description="episodes between checkpoints")
     eval_episodes: int = Field(2, ge=0, description="evaluation episodes after training (0: none)")
-    baselines: list[Literal["fixed-time", "actuated", "max-pressure", "webster"]] = Field(
+    baselines: list[ClassicalName] = Field(
         ["fixed-time", "max-pressure"], description="classical controllers evaluated beside the learner"
     )
     out_dir: Path = Field(Path("runs"), description="folder holding the run directories")
