@@ -130,9 +130,9 @@ def train(
         _check_resumable(config, checkpoint, run)
     save_config(config, run.config)
 
-    env = TrafficSignalEnv(config.env.model_copy(update={"control": "agents"}))
+    start = checkpoint["episode"] if checkpoint else 0
+    env = TrafficSignalEnv(config.training_env(start))
     try:
-        start = checkpoint["episode"] if checkpoint else 0
         obs, _ = env.reset(seed=config.training_seed(start))
         spec = spec_from_env(env)
         learner = build_learner(
@@ -150,11 +150,16 @@ def train(
             run.keep_metrics_before(start)
         for episode in range(start, config.episodes):
             if episode > start:
+                episode_env = config.training_env(episode)
+                if episode_env != env.config:  # domain randomization: this episode's perturbations
+                    env.close()
+                    env = TrafficSignalEnv(episode_env)
                 obs, _ = env.reset(seed=config.training_seed(episode))
             began = time.perf_counter()
             record = {
                 "episode": episode,
                 **run_training_episode(env, learner, spec, obs, config.reward_scale),
+                **{f"domain/{name}": level for name, level in config.domain_levels(episode).items()},
             }
             record["wall_s"] = time.perf_counter() - began
             run.append_metrics(record)
