@@ -14,7 +14,7 @@ def evaluate_command(
         list[str],
         typer.Argument(
             help="Run directories of trained controllers and/or classical controller names "
-            "(fixed-time, actuated, max-pressure, webster, random)."
+            "(fixed-time, actuated, actuated-detector, max-pressure, webster, random)."
         ),
     ],
     network: Annotated[

@@ -24,8 +24,9 @@ def stress_test(
         typer.Option(
             "--controller",
             "-c",
-            help="A classical controller by name (fixed-time, actuated, max-pressure, webster), a training "
-            "run directory, or a bundle folder from `ernie-traffic export`. Repeat for several.",
+            help="A classical controller by name (fixed-time, actuated, actuated-detector, max-pressure, "
+            "webster), a training run directory, or a bundle folder from `ernie-traffic export`. "
+            "Repeat for several.",
         ),
     ],
     out: Annotated[

@@ -59,6 +59,15 @@ def train_command(
     episodes: Annotated[
         int | None, typer.Option("--episodes", help="Training episodes (default: 15).")
     ] = None,
+    domain_randomization: Annotated[
+        bool,
+        typer.Option(
+            "--domain-randomization",
+            help="Train under randomized perturbations: each episode draws its levels from the config's "
+            "domain_randomization ranges (default: speed_factor, demand_scale and observation_noise "
+            "in [0, 0.5]).",
+        ),
+    ] = False,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the run (default: 0).")] = None,
     seeds: Annotated[
         str | None,
@@ -88,7 +97,7 @@ def train_command(
     import torch
 
     torch.set_num_threads(1)
-    from ernie_traffic.training.config import TrainConfig
+    from ernie_traffic.training.config import DEFAULT_DOMAIN_RANDOMIZATION, TrainConfig
     from ernie_traffic.training.loop import train
     from ernie_traffic.training.progress import episode_progress, evaluation_table
     from ernie_traffic.training.seeds import train_seeds
@@ -110,6 +119,8 @@ def train_command(
         "name": name,
     }
     config = load_config(TrainConfig, config_file, **overrides)
+    if domain_randomization and not config.domain_randomization:
+        config = config.model_copy(update={"domain_randomization": DEFAULT_DOMAIN_RANDOMIZATION})
     console = Console(highlight=False)
     seed_list = _parse_seeds(seeds)
     if seed_list is not None:

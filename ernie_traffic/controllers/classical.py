@@ -1,9 +1,12 @@
 """Classical signal controllers, the bar every learner is judged against.
 
 - fixed-time: the network's own signal program, run by SUMO;
-- actuated: SUMO's gap-based actuated control of the same phases;
+- actuated: SUMO's gap-based actuated control of the same phases, on SUMO's own induction loops
+  (a reference: sensor perturbations do not reach it);
+- actuated-detector: gap-out / max-out / recall actuated control on the environment's own
+  detectors, through the same signal timer as learned controllers (sensor faults reach it);
 - max-pressure: every decision, the green phase whose movements have the largest
-  Σ (vehicles on the incoming lane − vehicles on the outgoing lane);
+  Σ (vehicles on the incoming detector − vehicles on the outgoing detector), as perceived;
 - webster: a fixed-time program whose cycle and splits SUMO's ``tlsCycleAdaptation.py``
   computes from the demand (Webster's formula), loaded as an additional file.
 
@@ -14,9 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
+from ernie_deploy.features import VEHICLE_SPACING_M
 
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.scenarios import Scenario, resolve_scenario
@@ -46,38 +50,127 @@ def actuated() -> SumoProgramController:
     return SumoProgramController("actuated", "actuated")
 
 
+def phase_detectors(env: Any, agent: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per green phase of ``agent``, one entry per movement it lets through: the detector-bank
+    indices of the movements' incoming detectors and of their outgoing detectors."""
+    tls, bank = env.intersections[agent], env.detectors
+    incoming_at = {lane: bank.incoming[agent].start + i for i, lane in enumerate(tls.incoming_lanes)}
+    outgoing_at = dict(zip(tls.outgoing_lanes, bank.outgoing[agent], strict=True))
+    return [
+        (
+            np.array([incoming_at[lane] for lane, _ in phase], dtype=np.int64),
+            np.array([outgoing_at[lane] for _, lane in phase], dtype=np.int64),
+        )
+        for phase in tls.movements
+    ]
+
+
 @dataclass
 class MaxPressureController:
-    """Max-pressure (Varaiya 2013) over each intersection's green-phase movements."""
+    """Max-pressure (Varaiya 2013) over each intersection's green-phase movements, on the detector
+    readings as perceived (sensor noise and failed detectors included, as in the field)."""
 
     name: str = "max-pressure"
     control: str = "agents"
     additional_files: tuple[str, ...] = ()
     _env: Any = field(default=None, repr=False)
+    _phases: dict[str, list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict, repr=False)
 
     def reset(self, env: Any) -> None:
         self._env = env
+        self._phases = {agent: phase_detectors(env, agent) for agent in env.possible_agents}
 
     def act(self, observations: dict[str, np.ndarray]) -> dict[str, int]:
-        count = per_decision_cache(self._env.simulation.api.lane.getLastStepVehicleNumber)
+        incoming = self._env.perceived_counts
+        outgoing = self._env.detectors.outgoing_counts_from(incoming)
         actions = {}
         for agent in observations:
-            movements = self._env.intersections[agent].movements
-            pressures = [sum(count(i) - count(o) for i, o in phase) for phase in movements]
+            pressures = [incoming[i].sum() - outgoing[o].sum() for i, o in self._phases[agent]]
             actions[agent] = int(np.argmax(pressures))
         return actions
 
 
-def per_decision_cache(query: Any) -> Any:
-    """Memoize a lane query for one decision (lanes are shared by many movements)."""
-    cache: dict[str, int] = {}
+@dataclass
+class ActuatedDetectorController:
+    """Fully actuated control, as a signal cabinet runs it, on the environment's own detectors
+    (perceived readings: sensor noise and failures reach it) and through its signal timer (the
+    same requests and timing as a learned controller, so it deploys the same way).
 
-    def cached(lane: str) -> int:
-        if lane not in cache:
-            cache[lane] = query(lane)
-        return cache[lane]
+    Every decision, per intersection:
 
-    return cached
+    - the current green extends while a vehicle is in the stop-line zone (the last ``zone_m``
+      metres) of a served incoming lane; after ``passage_time`` seconds without one it gaps out;
+      at the last decision before max green it maxes out;
+    - on gap- or max-out it requests the next green phase of the table, in order, with a call (a
+      vehicle anywhere on one of its detectors); with no call anywhere it rests in the current green.
+      Min green, yellow and red clearance are the signal timer's;
+    - a detector whose reading has not changed for ``no_activity_s`` seconds is failed (the
+      cabinet's no-activity diagnostic: a dead detector reads a constant). It places a constant
+      call and holds its phase's green (max recall) until its reading changes again.
+
+    A detector longer than the zone (the default whole-lane detectors) does not say where its
+    moving vehicles are: the zone is taken to hold its halting vehicles (a queue starts at the stop
+    line) and its moving ones in proportion ``zone_m`` / detector length, and calls from 0.5 vehicles.
+
+    Decisions sample the detectors every ``decision_interval`` seconds, so gaps are measured in
+    whole intervals: it is meant for a 1 s interval, where it behaves like a cabinet's passage timer.
+    """
+
+    name: str = "actuated-detector"
+    control: str = "agents"
+    additional_files: tuple[str, ...] = ()
+    zone_m: float = 30.0
+    passage_time: float = 3.0
+    no_activity_s: float = 120.0
+    _env: Any = field(default=None, repr=False)
+
+    def reset(self, env: Any) -> None:
+        self._env = env
+        self._detectors = {
+            agent: [np.unique(incoming) for incoming, _ in phase_detectors(env, agent)]
+            for agent in env.possible_agents
+        }
+        capacity = np.concatenate([env.detectors.capacity[agent] for agent in env.possible_agents])
+        self._zone_share = np.minimum(1.0, self.zone_m / (capacity * VEHICLE_SPACING_M))
+        n = len(env.detectors.incoming_ids)
+        self._last_reading = np.full((2, n), -1.0, dtype=np.float32)
+        self._unchanged_s = np.zeros(n)
+        self._gap_s = dict.fromkeys(env.possible_agents, 0.0)
+        self.failed = np.zeros(n, dtype=bool)
+
+    def act(self, observations: dict[str, np.ndarray]) -> dict[str, int]:
+        env = self._env
+        interval = env.config.decision_interval
+        counts, queues = env.perceived_counts, env.perceived_queues
+        reading = np.stack((counts, queues))
+        unchanged = (reading == self._last_reading).all(axis=0)
+        self._unchanged_s = np.where(unchanged, self._unchanged_s + interval, 0.0)
+        self._last_reading = reading
+        self.failed = self._unchanged_s >= self.no_activity_s
+        halting = np.minimum(queues, counts)
+        in_zone = halting + (counts - halting) * self._zone_share
+        calling = (counts >= 0.5) | self.failed
+        extending = (in_zone >= 0.5) | self.failed
+        return {agent: self._decide(agent, calling, extending, interval) for agent in observations}
+
+    def _decide(self, agent: str, calling: np.ndarray, extending: np.ndarray, interval: float) -> int:
+        timer = self._env.timers[agent]
+        if timer.in_transition:
+            self._gap_s[agent] = 0.0  # the next green starts with a fresh passage timer
+            return timer.target
+        phases = self._detectors[agent]
+        extended = bool(extending[phases[timer.green]].any())
+        self._gap_s[agent] = 0.0 if extended else self._gap_s[agent] + interval
+        gapped_out = self._gap_s[agent] >= self.passage_time
+        maxed_out = timer.time_in_stage + interval >= timer.timing.max_green
+        if not (gapped_out or maxed_out):
+            return timer.green
+        n = len(phases)
+        for step in range(1, n):
+            candidate = (timer.green + step) % n
+            if calling[phases[candidate]].any():
+                return candidate
+        return timer.green
 
 
 def webster(
@@ -140,7 +233,8 @@ class UniformRandomController:
         return {agent: int(self._rng.integers(self._env.action_space(agent).n)) for agent in observations}
 
 
-CLASSICAL = ("fixed-time", "actuated", "max-pressure", "webster")
+ClassicalName = Literal["fixed-time", "actuated", "actuated-detector", "max-pressure", "webster"]
+CLASSICAL: tuple[str, ...] = get_args(ClassicalName)
 
 
 def classical_controller(
@@ -151,6 +245,8 @@ def classical_controller(
         return fixed_time()
     if name == "actuated":
         return actuated()
+    if name == "actuated-detector":
+        return ActuatedDetectorController()
     if name == "max-pressure":
         return MaxPressureController()
     if name == "webster":

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ernie_traffic.algorithms.coma import ComaConfig
 from ernie_traffic.algorithms.qcombo import QcomboConfig
 from ernie_traffic.algorithms.regularization import RegularizerName, RegularizerSettings
-from ernie_traffic.envs.traffic import TrafficEnvConfig
+from ernie_traffic.controllers.classical import ClassicalName
+from ernie_traffic.envs.traffic import PERTURBATIONS, PerturbationConfig, TrafficEnvConfig
 from ernie_traffic.evaluation.evaluate import evaluation_seeds, validation_seeds
+
+# ``train --domain-randomization``: slower traffic, more demand and sensor noise, each up to half
+# of its strongest setting (speed factor 1 → 0.75, demand scale 1 → 1.5, noise sigma 0 → 0.1).
+DEFAULT_DOMAIN_RANDOMIZATION: dict[str, tuple[float, float]] = {
+    "speed_factor": (0.0, 0.5),
+    "demand_scale": (0.0, 0.5),
+    "observation_noise": (0.0, 0.5),
+}
 
 
 class TrainConfig(BaseModel):
@@ -33,6 +44,11 @@ class TrainConfig(BaseModel):
         0.05, gt=0, description="factor on the rewards the learner sees (logged returns stay unscaled)"
     )
     seed: int = Field(0, ge=0, description="seed of networks, exploration and simulations")
+    domain_randomization: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description="perturbation name -> [low, high] severity range: every training episode draws "
+        "each level uniformly from its range (domain randomization; evaluation stays nominal)",
+    )
     checkpoint_every: int = Field(1, ge=1, description="episodes between checkpoints")
     eval_episodes: int = Field(2, ge=0, description="evaluation episodes after training (0: none)")
     validation_episodes: int = Field(
@@ -44,12 +60,22 @@ class TrainConfig(BaseModel):
     patience: int | None = Field(
         None, ge=1, description="stop after this many validations without a better policy (None: never)"
     )
-    baselines: list[Literal["fixed-time", "actuated", "max-pressure", "webster"]] = Field(
+    baselines: list[ClassicalName] = Field(
         ["actuated", "max-pressure", "webster", "fixed-time"],
         description="classical controllers evaluated beside the learner",
     )
     out_dir: Path = Field(Path("runs"), description="folder holding the run directories")
     name: str | None = Field(None, description="run directory name; default: network-algo-reg-seedN")
+
+    @field_validator("domain_randomization")
+    @classmethod
+    def _known_ranges(cls, ranges: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for name, (low, high) in ranges.items():
+            if name not in PERTURBATIONS:
+                raise ValueError(f"unknown perturbation {name!r}; known: {', '.join(PERTURBATIONS)}")
+            if not 0.0 <= low <= high <= 1.0:
+                raise ValueError(f"{name}: range [{low}, {high}] is not within [0, 1] with low <= high")
+        return ranges
 
     @property
     def algo_config(self) -> QcomboConfig | ComaConfig:
@@ -58,7 +84,8 @@ class TrainConfig(BaseModel):
     def run_family(self) -> str:
         """Name shared by the seeds of this run (their parent folder with ``--seeds``)."""
         network = Path(self.env.network).name.removesuffix(".net.xml")
-        return self.name or f"{network}-{self.algo}-{self.reg}"
+        randomized = "-dr" if self.domain_randomization else ""
+        return self.name or f"{network}-{self.algo}-{self.reg}{randomized}"
 
     def run_name(self) -> str:
         return self.name or f"{self.run_family()}-seed{self.seed}"
@@ -66,6 +93,27 @@ class TrainConfig(BaseModel):
     def training_seed(self, episode: int) -> int:
         """SUMO seed of a training episode (below the evaluation seeds for any realistic run)."""
         return self.seed * 100_000 + episode
+
+    def domain_levels(self, episode: int) -> dict[str, float]:
+        """The perturbation levels of training episode ``episode`` under domain randomization: each
+        drawn from its own generator seeded by (run seed, episode, perturbation name), so a run and
+        its resume draw the same levels and adding a range leaves the others' draws unchanged."""
+        return {
+            name: float(
+                np.random.default_rng([self.seed, episode, zlib.crc32(name.encode())]).uniform(low, high)
+            )
+            for name, (low, high) in self.domain_randomization.items()
+        }
+
+    def training_env(self, episode: int) -> TrafficEnvConfig:
+        """The environment of training episode ``episode``: ``env`` driven by the agents, with the
+        episode's domain-randomized perturbations after ``env``'s own."""
+        drawn = [
+            PerturbationConfig(name=name, level=level) for name, level in self.domain_levels(episode).items()
+        ]
+        return self.env.model_copy(
+            update={"control": "agents", "perturbations": [*self.env.perturbations, *drawn]}
+        )
 
     def evaluation_seeds(self) -> list[int]:
         return evaluation_seeds(self.eval_episodes)

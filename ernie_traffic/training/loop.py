@@ -131,9 +131,9 @@ def train(
         _check_resumable(config, checkpoint, run)
     save_config(config, run.config)
 
-    env = TrafficSignalEnv(config.env.model_copy(update={"control": "agents"}))
+    start = checkpoint["episode"] if checkpoint else 0
+    env = TrafficSignalEnv(config.training_env(start))
     try:
-        start = checkpoint["episode"] if checkpoint else 0
         obs, _ = env.reset(seed=config.training_seed(start))
         spec = spec_from_env(env)
         learner = build_learner(
@@ -152,21 +152,22 @@ def train(
         best = checkpoint.get("best") if checkpoint else None
         for episode in range(start, config.episodes):
             if episode > start:
+                episode_env = config.training_env(episode)
+                if episode_env != env.config:  # domain randomization: this episode's perturbations
+                    env.close()
+                    env = TrafficSignalEnv(episode_env)
                 obs, _ = env.reset(seed=config.training_seed(episode))
             began = time.perf_counter()
             record = {
                 "episode": episode,
                 **run_training_episode(env, learner, spec, obs, config.reward_scale),
+                **{f"domain/{name}": level for name, level in config.domain_levels(episode).items()},
             }
             if config.validation_episodes:
                 policy = _policy(config, learner)
-                record["validation_delay"] = validation_delay(config, policy)
-                if best is None or record["validation_delay"] < best["validation_delay"]:
-                    best = {
-                        "episode": episode,
-                        "validation_delay": record["validation_delay"],
-                        "policy": policy,
-                    }
+                delay = record["validation_delay"] = validation_delay(config, policy)
+                if best is None or delay < best["validation_delay"]:
+                    best = {"episode": episode, "validation_delay": delay, "policy": policy}
             record["wall_s"] = time.perf_counter() - began
             run.append_metrics(record)
             stopping = _patience_spent(config, best, episode)

@@ -136,6 +136,13 @@ class DetectorBank:
         self.read_outgoing()
         return self._counts_out
 
+    def outgoing_counts_from(self, counts_in: np.ndarray) -> np.ndarray:
+        """Vehicles on each outgoing detector, as of the last :meth:`read`, where an outgoing
+        detector that is also an incoming one (whole-lane detectors) reads from ``counts_in``: the
+        same physical detector, so perturbed incoming readings reach the outgoing side too."""
+        self.read_outgoing()
+        return np.concatenate((counts_in, self._out_only))[self._out_index]
+
     def read_outgoing(self) -> None:
         """Take the outgoing readings of the last :meth:`read` now, if not taken yet."""
         if self._counts_out_from is None:

@@ -108,6 +108,10 @@ class TrafficSignalEnv(ParallelEnv):
         self.simulation: Simulation | None = None
         self.timers: dict[str, SignalTimer] = {}
         self.last_observations: dict[str, np.ndarray] = {}
+        # The incoming detector readings after the sensor perturbations (in detector-bank order): what
+        # the observations are built from and what every detector-driven controller reads.
+        self.perceived_counts = np.zeros(len(self.detectors.incoming_ids), dtype=np.float32)
+        self.perceived_queues = np.zeros(len(self.detectors.incoming_ids), dtype=np.float32)
         self.decision_count = 0
         self._workdir: Path | None = None
         self._next_seed = config.seed
@@ -290,6 +294,7 @@ class TrafficSignalEnv(ParallelEnv):
         counts, queues = bank.counts_in.copy(), bank.queues_in.copy()
         for perturbation in self.perturbations:
             perturbation.readings(self, counts, queues)
+        self.perceived_counts, self.perceived_queues = counts, queues
         status = [self._signal_status(agent) for agent in self.possible_agents]
         greens, in_transition, time_in_stage = (np.array(column) for column in zip(*status, strict=True))
         flat = self._assembler.assemble(counts, queues, greens, in_transition, time_in_stage)

@@ -7,8 +7,9 @@ its randomness from its own generator seeded by (episode seed, position in the l
 seed gives the same perturbed episode and adding one perturbation does not change another's draws.
 
 Hooks (all optional) are called by the environment at fixed points of an episode:
-``sumo_args`` (command line), ``on_reset`` (simulation started), ``readings`` (detector readings),
-``observations`` and ``actions``.
+``sumo_args`` (command line), ``on_reset`` (simulation started), ``readings`` (detector readings,
+in list order: what the observations and every detector-driven controller read), ``observations``
+and ``actions``.
 """
 
 from __future__ import annotations
@@ -150,8 +151,11 @@ def _road(lane: str) -> str:
 
 
 class ObservationNoise(Perturbation):
-    """Gaussian noise of standard deviation ``sigma`` added to the detector features of every
-    observation (then clipped to [0, 1], as a reading cannot be negative)."""
+    """Gaussian sensor noise on every incoming detector: ``sigma`` times the detector's capacity
+    vehicles of standard deviation (``sigma`` in the units of the observation's count/capacity
+    features) added to its count and its queue reading, clipped at 0 as a reading cannot be
+    negative. It acts on the readings, so every controller that reads the detectors sees it: learned
+    controllers through their observations, max-pressure and actuated-detector directly."""
 
     name = "observation_noise"
     parameter = "sigma"
@@ -161,17 +165,28 @@ class ObservationNoise(Perturbation):
     def at_level(level: float) -> float:
         return 0.2 * level
 
-    def observations(self, env: TrafficSignalEnv, obs: dict[str, np.ndarray]) -> None:
-        for agent, vector in obs.items():
-            part = vector[env.layouts[agent].detector_slice]
-            part += self.rng.normal(0.0, self.value, part.shape).astype(np.float32)
-            np.clip(part, 0.0, 1.0, out=part)
+    def on_reset(self, env: TrafficSignalEnv) -> None:
+        bank = env.detectors
+        self.lanes = [bank.incoming[agent] for agent in env.possible_agents]
+        # Per intersection, the standard deviation of its counts then its queues (its vector's order).
+        self.deviations = [
+            self.value * np.tile(np.asarray(bank.capacity[agent], dtype=np.float32), 2)
+            for agent in env.possible_agents
+        ]
+
+    def readings(self, env: TrafficSignalEnv, counts: np.ndarray, queues: np.ndarray) -> None:
+        for lanes, deviation in zip(self.lanes, self.deviations, strict=True):
+            noise = self.rng.normal(0.0, 1.0, deviation.shape).astype(np.float32) * deviation
+            n = len(deviation) // 2
+            np.maximum(counts[lanes] + noise[:n], 0.0, out=counts[lanes])
+            np.maximum(queues[lanes] + noise[n:], 0.0, out=queues[lanes])
 
 
 class DetectorFailure(Perturbation):
     """A ``fraction`` of incoming detectors (at least one) fails: ``mode="dropped"`` reads 0,
     ``mode="stuck"`` repeats the reading it had at a random decision in the first half of the
-    episode. Only observations see it; rewards and metrics use the true readings."""
+    episode. Every controller reading the detectors sees it (observations, max-pressure,
+    actuated-detector); rewards and metrics use the true readings."""
 
     name = "detector_failure"
     parameter = "fraction"
