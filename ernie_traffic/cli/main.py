@@ -41,7 +41,7 @@ def _root(
 
 def _register_commands() -> None:
     # Imported here so that `import ernie_traffic.cli.main` stays cheap for `--help`.
-    from ernie_traffic.cli import deploy, evaluate, export, lab, networks, stress, train
+    from ernie_traffic.cli import deploy, evaluate, export, lab, networks, stress, study, train
 
     app.add_typer(networks.app, name="networks")
     app.command("train")(train.train_command)
@@ -49,6 +49,7 @@ def _register_commands() -> None:
     app.command("export")(export.export_command)
     app.command("stress-test")(stress.stress_test)
     app.command("report")(stress.report)
+    app.command("study")(study.study_command)
     app.add_typer(deploy.app, name="deploy")
     app.add_typer(lab.app, name="lab")
 

@@ -1,8 +1,12 @@
 """The stress report: one self-contained HTML file (plots embedded as base64 PNG) and a Markdown twin.
 
-Sections: ranking, per family a metric-vs-severity plot with seed-spread bands (paper figs. 1–2),
-a percentile plot of per-seed outcomes (fig. 5a/b) and the plotted numbers, the degradation table,
-the learned controllers' empirical Lipschitz constants, failed cells, and provenance.
+Its lines are groups of controllers (:func:`~ernie_traffic.stress.sweep.controller_groups`): the
+training runs of one recipe make one line, their mean with a band over training seeds, beside each
+classical controller. Sections: the verdict tables (each line's degradation against the reference
+line's, with a confidence interval over training seeds, and its nominal performance), the ranking,
+the degradation table, per family a metric-vs-severity plot with bands (paper figs. 1–2), a percentile
+plot of per-seed outcomes (fig. 5a/b) and the plotted numbers, the learned lines' empirical Lipschitz
+constants, failed cells, the lines' controllers, and provenance.
 """
 
 from __future__ import annotations
@@ -22,13 +26,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ernie_traffic.stress.bundled import is_bundle
-from ernie_traffic.stress.cells import BASELINE
+from ernie_traffic.stress.cells import BASELINE, is_classical
 from ernie_traffic.stress.plan import NETWORK, Family, direction
-from ernie_traffic.stress.summary import Summary, summarize
+from ernie_traffic.stress.summary import CONFIDENCE, NOMINAL_TOLERANCE, Difference, Stat, Summary, summarize
 from ernie_traffic.stress.sweep import (
     PROVENANCE_FILE,
     SWEEP_FILE,
-    controller_name,
     expand_cells,
     latest_records,
     level_setting,
@@ -40,6 +43,8 @@ HTML_FILE = "report.html"
 MARKDOWN_FILE = "report.md"
 FIGURE_DIR = "report_figures"
 BUNDLE_LIPSCHITZ = "not measured: an exported bundle has no gradients (measure its run directory)"
+TITLE_LINES = 6  # a title lists at most this many lines by name, then counts them
+BAND = "band: range over training seeds (over evaluation seeds for a single controller)"
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,23 @@ def _pct(value: float | None) -> str:
     return f"{abs(100 * value):.1f}% {'worse' if value > 0 else 'better'}"
 
 
+def _interval(difference: Difference) -> str:
+    """``+1.2 [-0.3, +2.7]`` in percentage points."""
+    estimate = f"{100 * difference.estimate:+.1f}"
+    if difference.low is None or difference.high is None:
+        return estimate
+    return f"{estimate} [{100 * difference.low:+.1f}, {100 * difference.high:+.1f}]"
+
+
+def _spread(stat: Stat, percent: bool = False) -> str:
+    """``mean ± std`` over runs (the mean alone for a single run); ``percent``: fractions as ``+1.2%``."""
+    if percent:
+        mean, std = f"{100 * stat.mean:+.1f}%", f"{100 * stat.std:.1f}"
+    else:
+        mean, std = _fmt(stat.mean), _fmt(stat.std)
+    return mean if len(stat.values) == 1 else f"{mean} ± {std}"
+
+
 def _axis_label(metric: str) -> str:
     return f"{metric} ({direction(metric)})"
 
@@ -74,36 +96,62 @@ def _png(fig: plt.Figure) -> bytes:
     return buf.getvalue()
 
 
-def _family_figure(summary: Summary, family: Family) -> Figure:
+def line_styles(summary: Summary) -> dict[str, dict[str, str]]:
+    """One colour per line from a qualitative palette large enough for all of them (tab10, else
+    tab20, cycling line styles beyond 20); classical controllers are dashed."""
+    colours = plt.get_cmap("tab10" if len(summary.groups) <= 10 else "tab20").colors
+    dashes = ["-", "-.", ":"]
+    styles = {}
+    for i, (group, members) in enumerate(summary.groups.items()):
+        classical = all(is_classical(c) for c in members)
+        styles[group] = {
+            "color": matplotlib.colors.to_hex(colours[i % len(colours)]),
+            "linestyle": "--" if classical else dashes[(i // len(colours)) % len(dashes)],
+        }
+    return styles
+
+
+def _legend_outside(fig: plt.Figure, axes: list[plt.Axes]) -> None:
+    """One legend for the figure, below its plots (never over them)."""
+    handles, labels = [], []
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)), fontsize=8)
+
+
+def levels_plot(summary: Summary, family: Family) -> plt.Figure:
+    """Every metric against the family's levels: one line per group, mean with a band."""
     metrics = summary.sweep.metrics
     columns = min(3, len(metrics))
     rows = -(-len(metrics) // columns)
     fig, axes = plt.subplots(
-        rows, columns, figsize=(4.4 * columns, 3.5 * rows), squeeze=False, layout="constrained"
+        rows, columns, figsize=(4.4 * columns, 3.5 * rows + 0.6), squeeze=False, layout="constrained"
     )
     categorical = family.perturbation == NETWORK
+    styles = line_styles(summary)
     for ax in axes.flat[len(metrics) :]:
         ax.set_axis_off()
     for ax, metric in zip(axes.flat, metrics, strict=False):
-        for controller in summary.sweep.controllers:
-            points = summary.series(controller, family, metric)
+        for group in summary.groups:
+            points = summary.series(group, family, metric)
             if not points:
                 continue
             xs = list(range(len(points))) if categorical else [float(x) for x, _ in points]
-            mean = [s.mean for _, s in points]
-            line = ax.plot(xs, mean, marker="o", label=controller_name(summary.sweep, controller))[0]
+            ax.plot(xs, [s.mean for _, s in points], marker="o", label=group, **styles[group])
             ax.fill_between(xs, [s.low for _, s in points], [s.high for _, s in points],
-                            color=line.get_color(), alpha=0.2)  # fmt: skip
+                            color=styles[group]["color"], alpha=0.15)  # fmt: skip
             ax.set_xticks(xs, [_tick(summary, family, x) for x, _ in points], fontsize=7)
         ax.set_title(metric)
         ax.set_ylabel(_axis_label(metric), fontsize=8)
         ax.set_xlabel("network" if categorical else f"{family.perturbation} {family.scale}")
         ax.grid(alpha=0.3)
-    if axes[0, 0].get_legend_handles_labels()[0]:
-        axes[0, 0].legend(fontsize=8)
-    fig.suptitle(f"{family.name}: mean over seeds, band = seed range")
-    caption = f"{family.name}: every metric against {family.perturbation} level; band spans the seeds."
-    return Figure(f"{family.name}_levels", caption, _png(fig))
+    _legend_outside(fig, list(axes.flat))
+    fig.suptitle(f"{family.name}: mean, {BAND}")
+    return fig
 
 
 def _tick(summary: Summary, family: Family, level: float | str) -> str:
@@ -112,28 +160,40 @@ def _tick(summary: Summary, family: Family, level: float | str) -> str:
     return f"{level:g}\n{level_setting(summary.sweep, family, level)}"
 
 
-def _percentile_figure(summary: Summary, family: Family) -> Figure:
-    """Sorted per-seed outcomes over the family's perturbed levels (robustness across seeds)."""
+def percentiles_plot(summary: Summary, family: Family) -> plt.Figure:
+    """Sorted per-seed outcomes of every run of a line over the family's perturbed levels."""
     metric = summary.metric
-    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
-    for controller in summary.sweep.controllers:
+    fig, ax = plt.subplots(figsize=(6, 4.6), layout="constrained")
+    styles = line_styles(summary)
+    for group, members in summary.groups.items():
         outcomes = sorted(
             v
+            for controller in members
             for level in family.levels
             if (s := summary.stat(controller, family.name, level, metric)) is not None
             for v in s.values
         )
         if outcomes:
             percentiles = np.linspace(0, 100, len(outcomes)) if len(outcomes) > 1 else [50.0]
-            ax.plot(percentiles, outcomes, marker=".", label=controller_name(summary.sweep, controller))
+            ax.plot(percentiles, outcomes, marker=".", label=group, **styles[group])
     ax.set_xlabel("percentile of per-seed outcomes")
     ax.set_ylabel(_axis_label(metric))
     ax.set_title(f"{family.name}: {metric} percentiles")
     ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
-    caption = f"{family.name}: sorted per-seed {metric} over all perturbed levels (paper fig. 5a/b style)."
-    return Figure(f"{family.name}_percentiles", caption, _png(fig))
+    _legend_outside(fig, [ax])
+    return fig
+
+
+def _figures(summary: Summary, family: Family) -> list[Figure]:
+    levels = f"{family.name}: every metric against {family.perturbation} level; line = mean, {BAND}."
+    percentiles = (
+        f"{family.name}: sorted per-seed {summary.metric} of every run over all perturbed levels "
+        "(paper fig. 5a/b style)."
+    )
+    return [
+        Figure(f"{family.name}_levels", levels, _png(levels_plot(summary, family))),
+        Figure(f"{family.name}_percentiles", percentiles, _png(percentiles_plot(summary, family))),
+    ]
 
 
 # --- tables, as (header, rows) so HTML and Markdown render the same numbers --------------------------
@@ -141,53 +201,105 @@ def _percentile_figure(summary: Summary, family: Family) -> Figure:
 Table = tuple[list[str], list[list[str]]]
 
 
+def _count(summary: Summary, group: str, stat: Stat) -> str:
+    """How many values a group's number summarises: seeds of a controller, runs × seeds of a group."""
+    members = summary.groups[group]
+    if len(members) == 1:
+        return str(len(stat.values))
+    seeds = len(summary.sweep.plan.seeds)
+    return f"{len(stat.values)}×{seeds}"
+
+
 def _family_table(summary: Summary, family: Family) -> Table:
     metrics = summary.sweep.metrics
-    header = ["controller", "level", "setting", *[f"{m} (mean ± std)" for m in metrics], "seeds"]
+    header = ["line", "level", "setting", *metrics, "n"]
     rows = []
-    for controller in summary.sweep.controllers:
+    for group in summary.groups:
         for level in [None, *family.levels]:
             fam = BASELINE if level is None else family.name
-            stats = summary.stats.get((controller, fam, level))
+            stats = {m: s for m in metrics if (s := summary.group_stat(group, fam, level, m)) is not None}
             if not stats:
                 continue
             cells = [f"{_fmt(s.mean)} ± {_fmt(s.std)}" if (s := stats.get(m)) else "–" for m in metrics]
-            seeds = max(len(s.values) for s in stats.values())
             setting = "–" if level is None else level_setting(summary.sweep, family, level)
+            widest = max(stats.values(), key=lambda s: len(s.values))
             rows.append(
                 [
-                    controller_name(summary.sweep, controller),
+                    group,
                     "unperturbed" if level is None else str(level),
                     setting,
                     *cells,
-                    str(seeds),
+                    _count(summary, group, widest),
                 ]
             )
     return header, rows
 
 
 def _degradation_table(summary: Summary) -> Table:
-    columns = [(f.name, level) for f in summary.sweep.plan.families for level in f.levels]
-    header = ["controller", *[f"{fam} {level}" for fam, level in columns]]
-    rows = [
-        [
-            controller_name(summary.sweep, c),
-            *[_pct(summary.degradation(c, fam, level, summary.metric)) for fam, level in columns],
-        ]
-        for c in summary.sweep.controllers
-    ]
+    """Levels down, lines across: a plan has more levels than a study has lines."""
+    groups = list(summary.groups)
+    header = ["family", "level", *groups]
+    rows = []
+    for family in summary.sweep.plan.families:
+        for level in family.levels:
+            drops = [summary.group_degradation(g, family.name, level, summary.metric) for g in groups]
+            rows.append([family.name, str(level), *[_pct(d.mean if d else None) for d in drops]])
     return header, rows
 
 
+def _verdict_table(summary: Summary, family: Family) -> Table:
+    reference = summary.sweep.reference
+    metric = summary.metric
+    header = [
+        "line",
+        "runs",
+        f"nominal {metric}",
+        f"nominal vs {reference}, % [{CONFIDENCE:.0%} CI]",
+        "degradation",
+        f"Δ degradation vs {reference}, pp [{CONFIDENCE:.0%} CI]",
+        "verdict",
+    ]
+    rows = []
+    for verdict in summary.verdicts(family):
+        is_reference = verdict.group == reference
+        rows.append(
+            [
+                verdict.group,
+                str(len(verdict.degradation.values)),
+                _spread(verdict.nominal),
+                "reference" if is_reference else _interval(verdict.nominal_change),
+                _spread(verdict.degradation, percent=True),
+                "reference" if is_reference else _interval(verdict.difference),
+                "reference" if is_reference else verdict.wording(reference or ""),
+            ]
+        )
+    return header, rows
+
+
+def _verdict_intro(summary: Summary) -> str:
+    reference, metric = summary.sweep.reference, summary.metric
+    return (
+        f"Per family, each line's degradation against {reference}'s. A run's degradation is the relative "
+        f"change of its {metric} (mean over evaluation seeds) against its own unperturbed run, > 0 = worse, "
+        "averaged over the family's levels; a line's is the mean ± std over its training runs. "
+        f"Δ is the difference from {reference}'s mean degradation in percentage points with a "
+        f"{CONFIDENCE:.0%} Welch t-interval over training seeds; it is significant when the interval "
+        "excludes 0. A classical controller has no training seeds and counts as a fixed number. "
+        f"Nominal vs {reference}: relative change of the unperturbed {metric} (> 0 = worse) with its "
+        f"interval; a line that degrades less but is nominally worse (by more than "
+        f"{NOMINAL_TOLERANCE:.0%}, or significantly) is flagged."
+    )
+
+
 def _ranking_table(summary: Summary) -> Table:
-    header = ["rank", "controller", "unperturbed", "mean under stress", "mean degradation", "worst case"]
+    header = ["rank", "line", "unperturbed", "mean under stress", "mean degradation", "worst case"]
     rows = []
     for rank, row in enumerate(summary.ranking(), start=1):
         worst = row["worst"]
         rows.append(
             [
                 str(rank),
-                controller_name(summary.sweep, row["controller"]),
+                row["group"],
                 _fmt(row["baseline"]),
                 _fmt(row["under_stress"]),
                 _pct(row["mean_degradation"]),
@@ -198,21 +310,25 @@ def _ranking_table(summary: Summary) -> Table:
 
 
 def _lipschitz_table(summary: Summary) -> Table:
-    header = ["controller", "empirical Lipschitz constant (mean ± std over seeds)"]
+    header = ["line", "empirical Lipschitz constant (mean ± std)", "n"]
     rows = []
-    for controller in summary.sweep.controllers:
-        stat = summary.lipschitz.get(controller)
+    for group, members in summary.groups.items():
+        stat = summary.group_lipschitz(group)
         if stat is not None:
-            name = controller_name(summary.sweep, controller)
-            rows.append([name, f"{_fmt(stat.mean, 4)} ± {_fmt(stat.std, 4)}"])
-        elif is_bundle(controller):
-            rows.append([controller, BUNDLE_LIPSCHITZ])
+            rows.append([group, f"{_fmt(stat.mean, 4)} ± {_fmt(stat.std, 4)}", _count(summary, group, stat)])
+        elif all(is_bundle(c) for c in members):
+            rows.append([group, BUNDLE_LIPSCHITZ, "–"])
     return header, rows
 
 
 def _failed_table(summary: Summary) -> Table:
     header = ["cell", "attempts", "error"]
     return header, [[r["key"], str(r.get("attempts", "")), r.get("error", "")] for r in summary.failed]
+
+
+def _lines_table(summary: Summary) -> Table:
+    header = ["line", "controllers"]
+    return header, [[group, ", ".join(members)] for group, members in summary.groups.items()]
 
 
 # --- rendering ---------------------------------------------------------------------------------------
@@ -222,7 +338,8 @@ def _html_table(table: Table) -> str:
     header, rows = table
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    # A table wider than the page scrolls inside its own box instead of widening the page.
+    return f"<div class='table'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
 def _md_table(table: Table) -> str:
@@ -234,10 +351,11 @@ def _md_table(table: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
-_STYLE = """body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}
-th{background:#f3f3f3}img{max-width:100%}pre{background:#f6f6f6;padding:1em;overflow-x:auto}
-.failed{color:#a00}"""
+_STYLE = """body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+.table{max-width:100%;overflow-x:auto;margin:1em 0}
+table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}
+td{overflow-wrap:anywhere}th{background:#f3f3f3}img{max-width:100%;height:auto}
+pre{background:#f6f6f6;padding:1em;overflow-x:auto;white-space:pre-wrap;overflow-wrap:anywhere}"""
 
 
 def _provenance(out: Path) -> tuple[str, str]:
@@ -245,6 +363,15 @@ def _provenance(out: Path) -> tuple[str, str]:
     path = out / PROVENANCE_FILE
     history = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
     return sweep_yaml, json.dumps(history, indent=2)
+
+
+def report_title(summary: Summary) -> str:
+    """The sweep's own title, else its lines (counted when there are many) and where they ran."""
+    if summary.sweep.title:
+        return summary.sweep.title
+    names = list(summary.groups)
+    lines = ", ".join(names) if len(names) <= TITLE_LINES else f"{len(names)} controllers"
+    return f"Stress report: {lines} on {summary.sweep.network}"
 
 
 def write_report(out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
@@ -256,30 +383,35 @@ def write_report(out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
     sweep_yaml, provenance = _provenance(out)
     families = sweep.plan.families
 
-    sections: list[tuple[str, str, list[Figure], list[tuple[str, Table]]]] = [
+    sections: list[tuple[str, str, list[Figure], list[tuple[str, Table]]]] = []
+    if sweep.reference is not None:
+        verdicts = [(f"Family: {f.name}", _verdict_table(summary, f)) for f in families]
+        sections.append((f"Verdict against {sweep.reference}", _verdict_intro(summary), [], verdicts))
+    sections += [
         (
             "Ranking",
-            f"Controllers by mean {summary.metric} ({direction(summary.metric)}) over all perturbed cells, "
-            "best first; degradation is the change of each controller's own unperturbed "
-            f"{summary.metric}, as a loss (worse) or a gain (better).",
+            f"Lines by mean {summary.metric} ({direction(summary.metric)}) over all perturbed cells, "
+            "best first; degradation is the change of each run's own unperturbed "
+            f"{summary.metric}, as a loss (worse) or a gain (better), averaged over a line's runs.",
             [],
             [("", _ranking_table(summary))],
         ),
         (
             f"Degradation of {summary.metric}",
-            f"Change against the controller's unperturbed run; {direction(summary.metric)}.",
+            f"Change against each run's unperturbed run, averaged over a line's runs; "
+            f"{direction(summary.metric)}.",
             [],
             [("", _degradation_table(summary))],
         ),
     ]
     for family in families:
-        figures = [_family_figure(summary, family), _percentile_figure(summary, family)]
         intro = (
-            f"Perturbation `{family.perturbation}`, levels {family.levels}, params {family.params or '{}'}."
+            f"Perturbation `{family.perturbation}`, levels {family.levels}, params {family.params or '{}'}. "
+            "Table: mean ± std over training runs (a line of several runs; n = runs × evaluation seeds) "
+            "or over evaluation seeds (a single controller; n = seeds)."
         )
-        sections.append(
-            (f"Family: {family.name}", intro, figures, [("Plotted numbers", _family_table(summary, family))])
-        )
+        table = ("Plotted numbers", _family_table(summary, family))
+        sections.append((f"Family: {family.name}", intro, _figures(summary, family), [table]))
     sections.append(
         (
             "Empirical Lipschitz constants",
@@ -290,16 +422,16 @@ def write_report(out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
     )
     status = f"{len(summary.failed)} failed cell(s); {summary.pending} cell(s) not yet run."
     sections.append(("Failed cells", status, [], [("", _failed_table(summary))]))
+    sections.append(("Lines", "The controllers behind each line.", [], [("", _lines_table(summary))]))
 
-    names = [controller_name(sweep, c) for c in sweep.controllers]
-    title = f"Stress report: {', '.join(names)} on {sweep.network}"
+    title = report_title(summary)
     seeds = ", ".join(map(str, sweep.plan.seeds))
     if sweep.domain == "lab":
         episodes = sweep.plan.episodes
         setting = f"Environment {sweep.network}; evaluation seeds {seeds}; {episodes} episodes per cell."
     else:
         horizon = sweep.plan.horizon or "scenario default"
-        setting = f"Network {sweep.network}; seeds {seeds}; horizon {horizon} s."
+        setting = f"Network {sweep.network}; evaluation seeds {seeds}; horizon {horizon} s."
     html_parts = [
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
         f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1><p>{html.escape(setting)}</p>",

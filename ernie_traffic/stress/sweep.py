@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import sys
 from importlib import metadata
 from math import inf
@@ -66,6 +67,17 @@ class Sweep(BaseModel):
         description="Lab only: the evaluation environment, its lab family (particle, meanfield or "
         "drones) and env config fields.",
     )
+    title: str | None = Field(
+        default=None, description="The report's title; default: the controllers and the network."
+    )
+    groups: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Report lines of several controllers, e.g. a recipe's training runs: name -> "
+        "controllers. Other controllers are grouped by run family (see controller_groups).",
+    )
+    reference: str | None = Field(
+        default=None, description="The group every other is compared with in the report's verdict tables."
+    )
 
     @field_validator("controllers")
     @classmethod
@@ -85,6 +97,17 @@ class Sweep(BaseModel):
             raise ValueError("episodes applies to lab sweeps; a traffic cell is one simulation")
         if self.plan.metric not in self.metrics:
             raise ValueError(f"metric {self.plan.metric!r} is not a {self.domain} metric: {self.metrics}")
+        grouped = [c for members in self.groups.values() for c in members]
+        if unknown := sorted(set(grouped) - set(self.controllers)):
+            raise ValueError(f"groups name controllers the sweep does not run: {', '.join(unknown)}")
+        if twice := sorted({c for c in grouped if grouped.count(c) > 1}):
+            raise ValueError(f"a controller belongs to one group at most: {', '.join(twice)}")
+        if any(not members for members in self.groups.values()):
+            raise ValueError("every group needs at least one controller")
+        if self.reference is not None and self.reference not in controller_groups(self):
+            raise ValueError(
+                f"reference {self.reference!r} is not a group: {', '.join(controller_groups(self))}"
+            )
         return self
 
     @property
@@ -225,6 +248,37 @@ def controller_name(sweep: Sweep, controller: str) -> str:
 
         return controller_label(controller)
     return controller
+
+
+_SEED_DIR = re.compile(r"seed\d+")
+
+
+def controller_groups(sweep: Sweep) -> dict[str, list[str]]:
+    """The report's lines: label -> controllers, in the sweep's order. The sweep's ``groups`` first;
+    a traffic run directory ``<family>/seed<N>`` (``train --seeds``' layout) joins the line
+    ``<family>``; any other controller is a line of its own, named by :func:`controller_name` (a run
+    directory by its folder's name when no other line has that name)."""
+    labels = {c: label for label, members in sweep.groups.items() for c in members}
+    alone = []
+    for controller in sweep.controllers:
+        path = Path(controller)
+        if controller in labels:
+            continue
+        if sweep.domain == "traffic" and not is_classical(controller) and _SEED_DIR.fullmatch(path.name):
+            labels[controller] = path.parent.name
+        else:
+            alone.append(controller)
+    short = {
+        c: Path(c).name if sweep.domain == "traffic" and not is_classical(c) else controller_name(sweep, c)
+        for c in alone
+    }
+    taken = [*short.values(), *set(labels.values())]
+    for controller, label in short.items():
+        labels[controller] = label if taken.count(label) == 1 else controller
+    groups: dict[str, list[str]] = {}
+    for controller in sweep.controllers:
+        groups.setdefault(labels[controller], []).append(controller)
+    return groups
 
 
 def level_setting(sweep: Sweep, family: Family, level: float | str) -> str:

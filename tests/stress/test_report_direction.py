@@ -22,10 +22,24 @@ def synthetic_report(tmp_path, sweep: Sweep, metric: str, values: dict[tuple[str
     return write_report(tmp_path)[1].read_text()
 
 
-def report_rows(md: str, heading: str) -> dict[str, list[str]]:
+def table_rows(md: str, heading: str) -> list[list[str]]:
     section = md.split(f"## {heading}")[1].split("\n## ")[0]
-    rows = [line.strip("|").split(" | ") for line in section.splitlines() if line.startswith("| ")]
-    return {row[0].strip() if heading.startswith("Degradation") else row[1]: row for row in rows[1:]}
+    return [
+        [c.strip() for c in line.strip("|").split(" | ")]
+        for line in section.splitlines()
+        if line.startswith("| ")
+    ]
+
+
+def report_rows(md: str, heading: str) -> dict[str, list[str]]:
+    """The rows of a section's table keyed by their line (the second column of the ranking)."""
+    return {row[1]: row for row in table_rows(md, heading)[1:]}
+
+
+def degradation_by_line(md: str, heading: str) -> dict[str, str]:
+    """The degradation table of a one-level plan: line -> its degradation (levels down, lines across)."""
+    header, row = table_rows(md, heading)
+    return dict(zip(header[2:], row[2:], strict=True))
 
 
 def test_lower_return_under_noise_is_reported_as_a_loss(tmp_path):
@@ -48,9 +62,8 @@ def test_lower_return_under_noise_is_reported_as_a_loss(tmp_path):
         "episode_return",
         {("a", None): -10, ("a", 0.5): -15, ("b", None): -20, ("b", 0.5): -18},
     )
-    degradation = report_rows(md, "Degradation of episode_return")
-    assert degradation["a"][1].strip() == "50.0% worse"
-    assert degradation["b"][1].strip() == "10.0% better"
+    degradation = degradation_by_line(md, "Degradation of episode_return")
+    assert degradation == {"a": "50.0% worse", "b": "10.0% better"}
     ranking = report_rows(md, "Ranking")
     assert list(ranking) == ["a", "b"]  # higher return under stress ranks first
     assert ranking["a"][4].strip() == "50.0% worse"
@@ -70,7 +83,6 @@ def test_longer_delay_is_reported_as_a_loss(tmp_path):
             ("max-pressure", 0.5): 9,
         },
     )
-    degradation = report_rows(md, "Degradation of mean_delay")
-    assert degradation["fixed-time"][1].strip() == "50.0% worse"
-    assert degradation["max-pressure"][1].strip() == "10.0% better"
+    degradation = degradation_by_line(md, "Degradation of mean_delay")
+    assert degradation == {"fixed-time": "50.0% worse", "max-pressure": "10.0% better"}
     assert list(report_rows(md, "Ranking")) == ["max-pressure", "fixed-time"]  # lower delay ranks first
