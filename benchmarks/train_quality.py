@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from ernie_traffic.controllers import classical_controller, load_controller
+from ernie_traffic.controllers.learned import save_policy
 from ernie_traffic.controllers.classical import CLASSICAL
 from ernie_traffic.envs.traffic import TrafficEnvConfig
 from ernie_traffic.evaluation import evaluate, evaluation_seeds
 from ernie_traffic.training.config import TrainConfig
 from ernie_traffic.training.loop import train
+from ernie_traffic.training.run_dir import RunDirectory
 from ernie_traffic.utils.io import atomic_write_json
 
 # RESCO (Ault & Sharon 2021) best published mean delay in s (anchors.md)
@@ -40,8 +42,15 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def train_and_evaluate(config: TrainConfig, run_dir: Path, eval_seeds: list[int]) -> dict[str, Any]:
-    """One learner × seed: train (resuming a checkpoint if one is there), evaluate, save result.json."""
+class BudgetSpent(Exception):
+    pass
+
+
+def train_and_evaluate(
+    config: TrainConfig, run_dir: Path, eval_seeds: list[int], budget_minutes: float | None
+) -> dict[str, Any]:
+    """One learner × seed: train (resuming a checkpoint if one is there) for ``config.episodes`` or
+    until the episode during which ``budget_minutes`` of CPU are spent, evaluate, save result.json."""
     import torch
 
     torch.set_num_threads(1)
@@ -49,7 +58,19 @@ def train_and_evaluate(config: TrainConfig, run_dir: Path, eval_seeds: list[int]
     if result_file.is_file():
         return json.loads(result_file.read_text())
     began = cpu_seconds()
-    metrics = train(config, run_dir, resume=(run_dir / "checkpoint.pt").is_file()).metrics
+
+    def on_episode(record: dict) -> None:
+        if budget_minutes is not None and cpu_seconds() - began >= budget_minutes * 60:
+            raise BudgetSpent
+
+    resume = (run_dir / "checkpoint.pt").is_file()
+    try:
+        train(config, run_dir, resume=resume, on_episode=on_episode)
+    except BudgetSpent:  # keep the policy train() would have kept: the best validated one
+        run = RunDirectory(run_dir)
+        checkpoint = run.load_checkpoint()
+        save_policy(run, (checkpoint["best"] or checkpoint)["policy"])
+    metrics = RunDirectory(run_dir).read_metrics()
     evaluation = evaluate(load_controller(run_dir), config.env, eval_seeds)
     result = {
         "seed": config.seed,
@@ -81,6 +102,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2", help="training seeds")
     parser.add_argument("--config", type=Path, default=None, help="TrainConfig YAML the runs start from")
     parser.add_argument("--episodes", type=int, default=None, help="training episodes (default: config's)")
+    parser.add_argument("--budget-minutes", type=float, default=None, help="stop a run after this CPU time")
     parser.add_argument("--eval-seeds", type=int, default=3, help="evaluation episodes per controller")
     parser.add_argument("--workers", type=int, default=2, help="runs trained in parallel processes")
     parser.add_argument("--out", type=Path, default=Path("bench-out/train-quality"))
