@@ -112,12 +112,18 @@ def simulate_command(
 
 
 def _load_bundle(path: Path):  # -> ernie_deploy.bundle.Bundle
+    """The verified bundle with every model loaded once, so that a model onnxruntime cannot load is
+    one error line before any controller is contacted."""
     from ernie_deploy.bundle import BundleError, load_bundle
+    from ernie_deploy.policy import OnnxPolicy
 
     try:
-        return load_bundle(path)
+        bundle = load_bundle(path)
+        for spec in bundle.models.values():
+            OnnxPolicy(bundle, spec)
     except BundleError as error:
         raise UserInputError(str(error)) from None
+    return bundle
 
 
 def _bundle_timing(path: Path, network: str | None) -> dict[str, object]:

@@ -113,7 +113,7 @@ def load_training_checkpoint(run: RunDirectory) -> dict[str, Any]:
     """The checkpoint a ``--resume`` continues from; one that is not a training checkpoint is refused."""
     checkpoint = run.load_checkpoint(required=CHECKPOINT_KEYS)
     if not isinstance(checkpoint["episode"], int) or checkpoint["episode"] < 0:
-        raise UserInputError(f"{run.checkpoint}: episode {checkpoint['episode']!r} is not a count of episodes")
+        raise UserInputError(f"{run.checkpoint}: episode {checkpoint['episode']!r} is not an episode count")
     return checkpoint
 
 

@@ -64,7 +64,8 @@ def load_torch(path: Path, required: tuple[str, ...] = ()) -> dict[str, Any]:
 def require_keys(source: Path, data: Any, keys: tuple[str, ...], what: str) -> dict[str, Any]:
     """``data`` itself when it is a dict with ``keys``; otherwise one error line naming ``source``."""
     if not isinstance(data, dict):
-        raise UserInputError(f"{source}: not an ernie-traffic {what}: holds a {type(data).__name__}, not a dict")
+        kind = type(data).__name__
+        raise UserInputError(f"{source}: not an ernie-traffic {what}: holds a {kind}, not a dict")
     missing = [key for key in keys if key not in data]
     if missing:
         raise UserInputError(f"{source}: not an ernie-traffic {what}: no {', '.join(map(repr, missing))}")
