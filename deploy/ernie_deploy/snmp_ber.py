@@ -3,10 +3,11 @@
 pysnmp's pyasn1 codec builds a typed object per value and dominated the decision round trip; these
 few functions work on bytes and Python values. A message is ``(version, community, pdu_tag,
 request_id, error_status, error_index, var_binds)`` with ``var_binds`` a list of ``(oid, value)``:
-``oid`` a tuple of ints, ``value`` an ``int`` (INTEGER, Counter32, Gauge32, TimeTicks), ``bytes``
+``oid`` a tuple of ints, ``value`` an ``int`` (INTEGER), a :class:`Counter32`, :class:`Gauge32` or
+:class:`TimeTicks` (``int`` subclasses, so that an agent can tell them from INTEGER), ``bytes``
 (OCTET STRING), an :class:`ObjectName` (OBJECT IDENTIFIER) or ``None`` (NULL, noSuchObject,
-noSuchInstance, endOfMibView); :class:`TimeTicks` encodes an ``int`` as TimeTicks. Anything else, and
-any datagram that is not exactly one well-formed message, raises :class:`BerError`.
+noSuchInstance, endOfMibView). Anything else, and any datagram that is not exactly one well-formed
+message, raises :class:`BerError`.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ GET, GET_NEXT, RESPONSE, SET, GET_BULK, TRAP = 0xA0, 0xA1, 0xA2, 0xA3, 0xA5, 0xA
 NO_SUCH_OBJECT = 0x80
 
 _INTEGER, _OCTET_STRING, _NULL, _OID, _SEQUENCE = 0x02, 0x04, 0x05, 0x06, 0x30
-_TIME_TICKS = 0x43
-_UNSIGNED = frozenset({0x41, 0x42, _TIME_TICKS})  # Counter32, Gauge32, TimeTicks
 _ABSENT = frozenset({_NULL, 0x80, 0x81, 0x82})  # NULL, noSuchObject, noSuchInstance, endOfMibView
 _PDUS = frozenset({GET, GET_NEXT, RESPONSE, SET, GET_BULK, TRAP})
 
@@ -52,8 +51,27 @@ class ObjectName(tuple):
     """An OBJECT IDENTIFIER value (e.g. a notification's snmpTrapOID), as opposed to an OID key."""
 
 
-class TimeTicks(int):
-    """An ``int`` to be encoded as TimeTicks (hundredths of a second, e.g. sysUpTime)."""
+class Unsigned32(int):
+    """An unsigned 32-bit application type; ``TAG`` is its BER tag."""
+
+    TAG = 0
+
+
+class Counter32(Unsigned32):
+    TAG = 0x41
+
+
+class Gauge32(Unsigned32):
+    TAG = 0x42
+
+
+class TimeTicks(Unsigned32):
+    """Hundredths of a second (e.g. sysUpTime)."""
+
+    TAG = 0x43
+
+
+_UNSIGNED = {kind.TAG: kind for kind in (Counter32, Gauge32, TimeTicks)}
 
 
 Value = int | bytes | ObjectName | None
@@ -113,10 +131,10 @@ def _value(value: Value, absent_tag: int) -> bytes:
         return _tlv(_OCTET_STRING, value)
     if isinstance(value, ObjectName):
         return _oid(value)
-    if isinstance(value, TimeTicks):
+    if isinstance(value, Unsigned32):
         if not 0 <= value < 1 << 32:
-            raise BerError(f"TimeTicks {value} out of range")
-        return _tlv(_TIME_TICKS, value.to_bytes(value.bit_length() // 8 + 1, "big"))
+            raise BerError(f"{type(value).__name__} {value} out of range")
+        return _tlv(value.TAG, value.to_bytes(value.bit_length() // 8 + 1, "big"))
     return _integer(value)
 
 
@@ -180,7 +198,9 @@ def _decode_value(tag: int, body: bytes) -> Value:
             raise BerError("bad INTEGER size")
         return int.from_bytes(body, "big", signed=True)
     if tag in _UNSIGNED:
-        return int.from_bytes(body, "big")
+        if not 0 < len(body) <= 5 or int.from_bytes(body, "big") >> 32:
+            raise BerError(f"bad {_UNSIGNED[tag].__name__}")
+        return _UNSIGNED[tag](int.from_bytes(body, "big"))
     if tag == _OCTET_STRING:
         return bytes(body)
     if tag == _OID:

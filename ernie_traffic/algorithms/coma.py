@@ -16,6 +16,7 @@ Read top to bottom: config, the loss pieces as small functions, then the learner
 from __future__ import annotations
 
 import copy
+from dataclasses import fields
 from typing import Any, Literal
 
 import torch
@@ -220,8 +221,10 @@ class Coma:
     STATEFUL_PARTS = ("policy_net", "critic", "critic_target", "actor_optimizer", "critic_optimizer")
 
     def state_dict(self) -> dict[str, Any]:
-        return {**stateful_parts_dict(self, self.STATEFUL_PARTS), "rollout": list(self.rollout)}
+        # transitions as dicts of their fields: checkpoints hold tensors and plain data only
+        rollout = [{f.name: getattr(t, f.name) for f in fields(Transition)} for t in self.rollout]
+        return {**stateful_parts_dict(self, self.STATEFUL_PARTS), "rollout": rollout}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         load_stateful_parts(self, self.STATEFUL_PARTS, state)
-        self.rollout = list(state["rollout"])
+        self.rollout = [Transition(**t) for t in state["rollout"]]

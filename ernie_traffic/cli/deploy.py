@@ -126,12 +126,18 @@ def simulate_command(
 
 
 def _load_bundle(path: Path, trust_key: Path | None):  # -> ernie_deploy.bundle.Bundle
+    """The verified bundle with every model loaded once, so that a model onnxruntime cannot load is
+    one error line before any controller is contacted."""
     from ernie_deploy.bundle import BundleError, load_bundle
+    from ernie_deploy.policy import OnnxPolicy
 
     try:
-        return load_bundle(path, trust_key=trust_key)
+        bundle = load_bundle(path, trust_key=trust_key)
+        for spec in bundle.models.values():
+            OnnxPolicy(bundle, spec)
     except BundleError as error:
         raise UserInputError(str(error)) from None
+    return bundle
 
 
 def _check_fits(bundle, cabinet) -> None:  # (ernie_deploy Bundle, Cabinet): imported lazily

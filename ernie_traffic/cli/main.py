@@ -6,6 +6,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ernie_traffic import __version__
 from ernie_traffic.errors import UserInputError
@@ -55,13 +56,28 @@ def _register_commands() -> None:
 
 
 def main() -> None:
-    """Run the CLI; user errors print one ``error:`` line each and exit with status 2."""
+    """Run the CLI; user errors print one ``error:`` line each and exit with status 2.
+
+    Bad command lines (an option value out of its range or of the wrong type, a missing argument, an
+    unknown option) are user errors like any other: one ``error:`` line, not click's usage box.
+    """
     _register_commands()
     try:
-        app()
+        status = app(standalone_mode=False)
     except UserInputError as exc:
         if _state["debug"]:
             raise
-        for line in str(exc).splitlines() or [type(exc).__name__]:
-            _stderr.print(f"[bold red]error:[/] {line}")
+        _print_errors(str(exc).splitlines() or [type(exc).__name__])
         sys.exit(2)
+    except typer.TyperException as exc:  # typer's command-line errors (its vendored click's)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a group called without a command: its help
+            exc.show()
+        else:
+            _print_errors([exc.format_message()])
+        sys.exit(exc.exit_code)
+    sys.exit(status if isinstance(status, int) else 0)
+
+
+def _print_errors(lines: list[str]) -> None:
+    for line in lines:
+        _stderr.print(f"[bold red]error:[/] {escape(line)}")

@@ -90,7 +90,15 @@ def run_and_report(
         outcome = "ok" if record["status"] == "ok" else f"FAILED ({record.get('error', '')})"
         _console.print(f"[{done[0]}/{total}] {record['key']}: {outcome}")
 
-    records = run_sweep(sweep, out, backend, workers, address, ["ernie-traffic", *sys.argv[1:]], progress)
+    try:
+        records = run_sweep(sweep, out, backend, workers, address, ["ernie-traffic", *sys.argv[1:]], progress)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM; the workers are already gone
+        _console.print(
+            f"interrupted: {done[0]}/{total} cells finished, kept in {out / RESULTS_FILE}; "
+            "run the same command again to resume",
+            soft_wrap=True,
+        )
+        raise typer.Exit(130) from None
     failed = sum(r["status"] != "ok" for r in records)
     _console.print(f"{len(records)} cell(s) run, {failed} failed; results in {out / RESULTS_FILE}")
     if report:

@@ -133,9 +133,10 @@ def train_command(
 
     done = 0
     if resume is not None:
+        from ernie_traffic.training.loop import load_training_checkpoint
         from ernie_traffic.training.run_dir import RunDirectory
 
-        done = RunDirectory(resume).load_checkpoint()["episode"]
+        done = load_training_checkpoint(RunDirectory(resume))["episode"]
     description = f"{config.algo}/{config.reg} on {Path(config.env.network).name}"
     run_dir = resume or config.out_dir / config.run_name()
     try:

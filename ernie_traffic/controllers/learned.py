@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ernie_traffic.errors import UserInputError
+from ernie_traffic.errors import UserInputError, first_line
 from ernie_traffic.models.networks import AgentPolicy, MultiAgentSpec, SharedAgentNet, pad_observations
-from ernie_traffic.training.run_dir import RunDirectory, load_torch, save_torch
+from ernie_traffic.training.run_dir import RunDirectory, load_torch, require_keys, save_torch
 
 POLICY_FORMAT = 1
+POLICY_KEYS = ("format", "algo", "network", "outputs", "spec", "hidden", "pad_value", "state_dict")
 
 
 def policy_record(algo: str, network: str, outputs: str, net: SharedAgentNet, hidden: list[int]) -> dict:
@@ -107,11 +108,15 @@ def load_controller(run_dir: str | Path) -> LearnedController:
     """The trained controller of a run directory."""
     run = RunDirectory(run_dir)
     if run.policy.is_file():
-        record = load_torch(run.policy)
+        source, record = run.policy, load_torch(run.policy)
     elif run.checkpoint.is_file():
-        record = load_torch(run.checkpoint)["policy"]
+        source, record = run.checkpoint, load_torch(run.checkpoint, required=("policy",))["policy"]
     else:
         raise UserInputError(f"{run.path}: no policy.pt or checkpoint.pt (not a training run directory?)")
-    if record.get("format") != POLICY_FORMAT:
-        raise UserInputError(f"{run.path}: unsupported policy format {record.get('format')!r}")
-    return controller_from_record(record, name=f"{record['algo']} ({run.path.name})")
+    require_keys(source, record, POLICY_KEYS, what="policy")
+    if record["format"] != POLICY_FORMAT:
+        raise UserInputError(f"{source}: unsupported policy format {record['format']!r}")
+    try:
+        return controller_from_record(record, name=f"{record['algo']} ({run.path.name})")
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:  # a network of another shape or version
+        raise UserInputError(f"{source}: policy does not build its network: {first_line(exc)}") from exc

@@ -2,10 +2,14 @@
 
 The agent answers GET / GETNEXT / GETBULK for the NTCIP 1202 subset that
 :meth:`VirtualController.ntcip_values` lists and SET for the phase control group registers only.
-A SET is validated completely before anything is written (wrong type, value outside 0..255, or a
-read-only object: the whole request is refused with the SNMP error). Undecodable datagrams, wrong
-communities and unknown SNMPv3 users are dropped by pysnmp's engine; nothing a client sends can
-raise out of the agent.
+A SET is validated completely before anything is written (a value that is not an INTEGER — Gauge32,
+Counter32, TimeTicks, a string — gets ``wrongType``, one outside 0..255 ``wrongValue``, a read-only
+object ``notWritable``: the whole request is refused with that SNMP error). Wrong communities and
+unknown SNMPv3 users are dropped by pysnmp's engine. Undecodable datagrams are dropped and counted
+(:attr:`SnmpAgent.undecodable`): the engine's own ASN.1 parse errors, and the datagrams on which its
+decoder raises something else; they are reported as one log line at most every
+:data:`UNDECODABLE_REPORT_INTERVAL_S` and one at close, never as tracebacks. Nothing a client sends
+can raise out of the agent.
 
 The requests of the control loop (SNMPv2c GET, and SET that the controller accepts, with the right
 community) are answered straight from the datagram with ``ernie_deploy.snmp_ber``, without pysnmp's
@@ -20,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import itertools
+import logging
 import socket
 import time
 from collections.abc import Callable
@@ -32,6 +37,7 @@ from pysnmp.entity.rfc3413 import cmdrsp, context
 from pysnmp.proto.api import v2c
 from pysnmp.smi import error, instrum
 
+from ernie_traffic.errors import first_line
 from ernie_traffic.hil.config import SnmpSettings
 from ernie_traffic.hil.controller import CONTROL_COLUMNS, VirtualController
 
@@ -39,6 +45,10 @@ _WRITABLE = {(*column, 1) for column in CONTROL_COLUMNS}
 
 # A manager that made no request for this long (wall seconds) gets no more notifications: it went away.
 MANAGER_SILENCE_S = 60.0
+# Undecodable datagrams are anyone's to send: at most one log line per this many wall seconds.
+UNDECODABLE_REPORT_INTERVAL_S = 60.0
+
+log = logging.getLogger(__name__)
 
 
 def _syntax(value: int | str | None) -> Any:
@@ -84,7 +94,8 @@ class _NtcipInstrumentation(instrum.AbstractMibInstrumController):
             if key not in _WRITABLE:
                 known = key in self.controller.ntcip_values()
                 raise (error.NotWritableError if known else error.NoCreationError)(idx=index, name=oid)
-            if not isinstance(value, int):
+            # INTEGER only: the codec decodes Counter32, Gauge32 and TimeTicks as ints of their own types
+            if not isinstance(value, int) or isinstance(value, snmp_ber.Unsigned32):
                 raise error.WrongTypeError(idx=index, name=oid)
             if not 0 <= value <= ntcip.BYTE_MAX:
                 raise error.WrongValueError(idx=index, name=oid)
@@ -125,15 +136,41 @@ def _plain(value: int | str | None) -> int | bytes | None:
     return value.encode() if isinstance(value, str) else value
 
 
-class _FastV2cTransport(udp.UdpAsyncioTransport):
-    """pysnmp's UDP transport, answering what the instrumentation's fast path can at once and passing
-    the rest on.
+class _EngineTransport(udp.UdpAsyncioTransport):
+    """pysnmp's UDP transport, handing each datagram to the engine so that nothing raises into the
+    event loop: on some bytes pyasn1 raises errors other than its own (``TypeError``...), which the
+    engine lets through; ``after_engine`` is called after every datagram with that exception or None."""
+
+    def __init__(self, after_engine: Callable[[Exception | None], None]):
+        super().__init__()
+        self._after_engine = after_engine
+
+    def datagram_received(self, datagram: bytes, transportAddress: Any) -> None:
+        self.loop.call_soon(self._to_engine, datagram, transportAddress)
+
+    def _to_engine(self, datagram: bytes, address: Any) -> None:
+        try:
+            self._callback_function(self, address, datagram)
+        except Exception as failure:  # the engine drops what it cannot decode; this is the rest of it
+            self._after_engine(failure)
+        else:
+            self._after_engine(None)
+
+
+class _FastV2cTransport(_EngineTransport):
+    """The engine's transport, answering what the instrumentation's fast path can at once and
+    passing the rest on.
 
     The addresses it answered (managers with the right community) are the ones :meth:`notify`
     sends notifications to, for as long as they keep making requests."""
 
-    def __init__(self, instrumentation: _NtcipInstrumentation, community: bytes):
-        super().__init__()
+    def __init__(
+        self,
+        instrumentation: _NtcipInstrumentation,
+        community: bytes,
+        after_engine: Callable[[Exception | None], None],
+    ):
+        super().__init__(after_engine)
         self._instrumentation = instrumentation
         self._community = community
         self._notification_ids = itertools.count(1)
@@ -187,10 +224,14 @@ class SnmpAgent:
             listening.close()
             raise
         instrumentation = _NtcipInstrumentation(controller, on_command)
+        self.undecodable = 0  # datagrams dropped because they are not an SNMP message
+        self._undecodable_reported = 0
+        self._reported_at = -UNDECODABLE_REPORT_INTERVAL_S
+        self._last_failure = ""
         if settings.version == "2c":
-            transport = _FastV2cTransport(instrumentation, settings.community.encode())
+            transport = _FastV2cTransport(instrumentation, settings.community.encode(), self._after_engine)
         else:
-            transport = udp.UdpTransport()
+            transport = _EngineTransport(self._after_engine)
         self._notifier = transport if isinstance(transport, _FastV2cTransport) else None
         self._udp = transport.open_server_mode(sock=listening)
         config.add_transport(self.engine, udp.DOMAIN_NAME, self._udp)
@@ -218,6 +259,39 @@ class SnmpAgent:
             cmdrsp.SetCommandResponder,
         ):
             responder(self.engine, snmp_context)
+        # the engine's count of datagrams its ASN.1 decoder refused (RFC 3418 snmpInASNParseErrs)
+        (self._parse_errors,) = self.engine.get_mib_builder().import_symbols(
+            "__SNMPv2-MIB", "snmpInASNParseErrs"
+        )
+        self._parse_errors_seen = int(self._parse_errors.syntax)
+
+    def _after_engine(self, failure: Exception | None) -> None:
+        parse_errors = int(self._parse_errors.syntax)
+        self.undecodable += parse_errors - self._parse_errors_seen + (failure is not None)
+        self._parse_errors_seen = parse_errors
+        if failure is not None:
+            self._last_failure = f" (the last one: {type(failure).__name__}: {first_line(failure)})"
+        if time.monotonic() - self._reported_at >= UNDECODABLE_REPORT_INTERVAL_S:
+            self._report_undecodable()
+
+    def _report_undecodable(self) -> None:
+        """One log line for the undecodable datagrams since the last line, if there were any."""
+        new = self.undecodable - self._undecodable_reported
+        if new:
+            host, port = self.address
+            log.warning(
+                "%s (%s:%d): dropped %d undecodable datagram%s (%d in all)%s",
+                self.controller.intersection.id,
+                host,
+                port,
+                new,
+                "" if new == 1 else "s",
+                self.undecodable,
+                self._last_failure,
+            )
+            self._undecodable_reported = self.undecodable
+            self._last_failure = ""
+            self._reported_at = time.monotonic()
 
     def notify_sample(self) -> None:
         """Tell the SNMPv2c managers of this controller that its new sample is ready (the
@@ -232,3 +306,4 @@ class SnmpAgent:
             self._udp.transport.close()
         await asyncio.sleep(0)
         self.engine.close_dispatcher()
+        self._report_undecodable()

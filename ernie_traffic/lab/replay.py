@@ -49,13 +49,14 @@ class ReplayBuffer:
         )
 
     def state_dict(self) -> dict[str, Any]:
-        n = self.size  # only the filled part; the ring is full once size == capacity
+        """The filled part as tensors (checkpoints hold tensors and plain data only)."""
+        n = self.size  # the ring is full once size == capacity
         return {
-            "obs": [o[:n] for o in self.obs],
-            "next_obs": [o[:n] for o in self.next_obs],
-            "actions": [a[:n] for a in self.actions],
-            "rewards": self.rewards[:n],
-            "done": self.done[:n],
+            "obs": [torch.from_numpy(o[:n].copy()) for o in self.obs],
+            "next_obs": [torch.from_numpy(o[:n].copy()) for o in self.next_obs],
+            "actions": [torch.from_numpy(a[:n].copy()) for a in self.actions],
+            "rewards": torch.from_numpy(self.rewards[:n].copy()),
+            "done": torch.from_numpy(self.done[:n].copy()),
             "cursor": self.cursor,
         }
 
@@ -63,6 +64,6 @@ class ReplayBuffer:
         n = len(state["done"])
         for name in ("obs", "next_obs", "actions"):
             for mine, saved in zip(getattr(self, name), state[name], strict=True):
-                mine[:n] = saved
-        self.rewards[:n], self.done[:n] = state["rewards"], state["done"]
+                mine[:n] = saved.numpy()
+        self.rewards[:n], self.done[:n] = state["rewards"].numpy(), state["done"].numpy()
         self.size, self.cursor = n, state["cursor"]

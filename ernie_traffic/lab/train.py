@@ -32,7 +32,7 @@ def load_learner(run_dir: str | Path) -> tuple[LabRunConfig, Learner]:
         raise UserInputError(f"{run.path}: no {run.checkpoint.name}; train this run first")
     config = load_config(LabRunConfig, run.config)
     learner = build_learner(config, make_lab_env(config.env))
-    learner.load_state_dict(run.load_checkpoint()["learner"])
+    learner.load_state_dict(run.load_checkpoint(required=("learner",))["learner"])
     return config, learner
 
 
@@ -60,7 +60,7 @@ def train(
     buffer = ReplayBuffer(*env_dims(env), capacity=config.buffer_size)
     start = 0
     if resume:
-        state = run.load_checkpoint()
+        state = run.load_checkpoint(required=("learner", "buffer", "numpy_rng", "torch_rng", "episode"))
         learner.load_state_dict(state["learner"])
         buffer.load_state_dict(state["buffer"])
         rng.bit_generator.state = state["numpy_rng"]

@@ -33,8 +33,8 @@ def load_global_q(run_dir: str | Path) -> Any | None:
     run = RunDirectory(run_dir)
     if not run.checkpoint.is_file():
         return None
-    checkpoint = load_torch(run.checkpoint)
-    weights = checkpoint.get("learner", {}).get("global_q")
+    checkpoint = load_torch(run.checkpoint, required=("learner", "policy"))
+    weights = checkpoint["learner"].get("global_q") if isinstance(checkpoint["learner"], dict) else None
     if weights is None:
         return None
     policy = checkpoint["policy"]

@@ -24,7 +24,7 @@ from ernie_traffic.algorithms import Learner, Transition, build_learner, get_alg
 from ernie_traffic.controllers.classical import classical_controller
 from ernie_traffic.controllers.learned import controller_from_record, policy_record, save_policy
 from ernie_traffic.envs.traffic import TrafficSignalEnv
-from ernie_traffic.errors import UserInputError
+from ernie_traffic.errors import UserInputError, first_line
 from ernie_traffic.evaluation import evaluate
 from ernie_traffic.models.networks import MultiAgentSpec, pad_observations
 from ernie_traffic.training.config import TrainConfig
@@ -95,13 +95,27 @@ def run_training_episode(
 
 
 def _rng_states() -> dict[str, Any]:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    numpy_state = np.random.get_state(legacy=False)
+    # a list of ints, not a numpy array: run files hold tensors and plain data only
+    numpy_state["state"]["key"] = numpy_state["state"]["key"].tolist()
+    return {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate()}
 
 
 def _restore_rng(states: dict[str, Any]) -> None:
     torch.set_rng_state(states["torch"])
     np.random.set_state(states["numpy"])
     random.setstate(states["python"])
+
+
+CHECKPOINT_KEYS = ("episode", "network", "algo", "reg", "learner", "policy", "rng")
+
+
+def load_training_checkpoint(run: RunDirectory) -> dict[str, Any]:
+    """The checkpoint a ``--resume`` continues from; one that is not a training checkpoint is refused."""
+    checkpoint = run.load_checkpoint(required=CHECKPOINT_KEYS)
+    if not isinstance(checkpoint["episode"], int) or checkpoint["episode"] < 0:
+        raise UserInputError(f"{run.checkpoint}: episode {checkpoint['episode']!r} is not an episode count")
+    return checkpoint
 
 
 def _check_resumable(config: TrainConfig, checkpoint: dict[str, Any], run: RunDirectory) -> None:
@@ -126,7 +140,7 @@ def train(
         raise UserInputError(
             f"{run.path}: already holds a run; pass --resume to continue it or choose --name"
         )
-    checkpoint = run.load_checkpoint() if resume else None
+    checkpoint = load_training_checkpoint(run) if resume else None
     if checkpoint is not None:
         _check_resumable(config, checkpoint, run)
     save_config(config, run.config)
@@ -142,12 +156,15 @@ def train(
         if checkpoint is not None:
             try:
                 learner.load_state_dict(checkpoint["learner"])
-            except (KeyError, RuntimeError, ValueError) as exc:  # networks of another shape or version
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            except (KeyError, RuntimeError, ValueError, TypeError) as exc:  # another shape or version
                 raise UserInputError(
-                    f"{run.checkpoint}: checkpoint does not fit this run's {config.algo} networks: {first}"
+                    f"{run.checkpoint}: checkpoint does not fit this run's {config.algo} networks: "
+                    f"{first_line(exc)}"
                 ) from exc
-            _restore_rng(checkpoint["rng"])
+            try:
+                _restore_rng(checkpoint["rng"])
+            except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+                raise UserInputError(f"{run.checkpoint}: random-number states of another structure") from exc
             run.keep_metrics_before(start)
         best = checkpoint.get("best") if checkpoint else None
         for episode in range(start, config.episodes):

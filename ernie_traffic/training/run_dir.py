@@ -14,27 +14,62 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ernie_traffic.errors import UserInputError
+from ernie_traffic.errors import UserInputError, first_line
 from ernie_traffic.utils.io import append_jsonl, atomic_write_bytes, atomic_write_json, read_jsonl
 
 
 def save_torch(path: Path, obj: Any) -> Path:
-    """``torch.save`` through an atomic write: a killed run never leaves half a file."""
+    """``torch.save`` through an atomic write: a killed run never leaves half a file.
+
+    ``obj`` must hold tensors and plain data only (dicts, lists, tuples, strings, numbers, None):
+    :func:`load_torch` reads nothing else."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return atomic_write_bytes(path, buffer.getvalue())
 
 
-def load_torch(path: Path) -> Any:
+def load_torch(path: Path, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The dict a run file (``checkpoint.pt``, ``policy.pt``) holds, read so that nothing in it runs.
+
+    torch's weights-only unpickler builds tensors and plain data only: a file that names any other
+    Python object (a crafted pickle's ``os.system``, an object of some class) is refused before
+    anything in it is built, so a run directory received from someone else cannot run their code.
+    ``required``: the keys the dict must have (a file of another structure is one error line).
+    """
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
-        raise UserInputError(f"{path}: cannot read checkpoint: {exc}") from exc
+        with warnings.catch_warnings():
+            # a pickle protocol other than torch's own draws a warning; the file is refused or read either way
+            warnings.simplefilter("ignore", UserWarning)
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        named = re.search(r"GLOBAL (\S+)", str(exc))
+        reason = (
+            f"it names the Python object {named.group(1)}; run files may hold tensors and plain data only"
+            if named
+            else "not a torch file of tensors and plain data"
+        )
+        raise UserInputError(f"{path}: cannot read checkpoint: {reason}") from exc
+    except (OSError, RuntimeError, EOFError, ValueError) as exc:
+        raise UserInputError(f"{path}: cannot read checkpoint: {first_line(exc)}") from exc
+    return require_keys(path, data, required, what=path.name)
+
+
+def require_keys(source: Path, data: Any, keys: tuple[str, ...], what: str) -> dict[str, Any]:
+    """``data`` itself when it is a dict with ``keys``; otherwise one error line naming ``source``."""
+    if not isinstance(data, dict):
+        kind = type(data).__name__
+        raise UserInputError(f"{source}: not an ernie-traffic {what}: holds a {kind}, not a dict")
+    missing = [key for key in keys if key not in data]
+    if missing:
+        raise UserInputError(f"{source}: not an ernie-traffic {what}: no {', '.join(map(repr, missing))}")
+    return data
 
 
 class RunDirectory:
@@ -63,10 +98,11 @@ class RunDirectory:
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         save_torch(self.checkpoint, state)
 
-    def load_checkpoint(self) -> dict[str, Any]:
+    def load_checkpoint(self, required: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The checkpoint's dict (see :func:`load_torch`; ``required``: the keys it must have)."""
         if not self.checkpoint.is_file():
             raise UserInputError(f"{self.checkpoint}: no checkpoint to resume from")
-        return load_torch(self.checkpoint)
+        return load_torch(self.checkpoint, required)
 
     def save_evaluation(self, results: dict[str, Any]) -> None:
         atomic_write_json(self.evaluation, results)

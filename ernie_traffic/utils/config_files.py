@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from ernie_traffic.errors import UserInputError
+from ernie_traffic.errors import UserInputError, first_line
 from ernie_traffic.utils.io import atomic_write_text
 
 M = TypeVar("M", bound=BaseModel)
@@ -30,8 +30,7 @@ def read_mapping(path: str | os.PathLike[str]) -> dict[str, Any]:
         else:
             raise UserInputError(f"{path}: unknown config format (use .yaml, .yml or .toml)")
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserInputError(f"{path}: not valid {path.suffix[1:].upper()}: {first}") from exc
+        raise UserInputError(f"{path}: not valid {path.suffix[1:].upper()}: {first_line(exc)}") from exc
     if not isinstance(data, dict):
         raise UserInputError(f"{path}: expected a mapping of config fields at the top level")
     return data

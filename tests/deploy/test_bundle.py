@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -146,3 +148,20 @@ def test_non_onnx_file_is_refused(make_bundle):
     (root / "policy.onnx").write_text("this is a text file, not a model")
     rehash(root)
     assert_refused(root, "not a loadable ONNX model")
+
+
+def test_deploy_run_refuses_a_bundle_whose_model_does_not_load_in_one_line(make_bundle):
+    root = make_bundle().root
+    (root / "policy.onnx").write_text("this is a text file, not a model")
+    rehash(root)
+    command = ["deploy", "run", "--controller", "127.0.0.1:9", "--bundle", str(root), "--timeout", "0.2"]
+    result = subprocess.run(
+        [sys.executable, "-m", "ernie_traffic", *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {root / 'policy.onnx'}: not a loadable ONNX model"), line

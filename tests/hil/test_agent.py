@@ -3,12 +3,14 @@ refuses, and that no datagram can crash it."""
 
 from __future__ import annotations
 
+import logging
+import random
 import socket
 import threading
 import time
 
 import pytest
-from ernie_deploy import ntcip
+from ernie_deploy import ntcip, snmp_ber
 from ernie_deploy.snmp_client import ControllerUnreachable, NtcipClient, SnmpCredentials
 from hil_support import AgentInThread, free_port_block
 from hypothesis import HealthCheck, given, settings
@@ -92,6 +94,65 @@ def test_invalid_sets_are_refused_whole_and_change_nothing(agent_v2c):
         client.get([(*ntcip.ASC, 99, 1, 0)])
     assert controller.control.hold == 0 and controller.commands == 0
     client.close()
+
+
+@pytest.mark.parametrize("kind", [snmp_ber.Gauge32, snmp_ber.Counter32, snmp_ber.TimeTicks])
+def test_a_set_of_an_unsigned_type_on_an_integer_object_is_wrong_type(agent_v2c, kind):
+    client = _client(agent_v2c)
+    hold = (*ntcip.PHASE_CONTROL_HOLD, 1)
+    with pytest.raises(ControllerUnreachable, match="wrongType"):
+        client.set([(hold, kind(2))])
+    with pytest.raises(ControllerUnreachable, match="wrongType"):  # one bad binding refuses the whole SET
+        client.set([((*ntcip.PHASE_CONTROL_OMIT, 1), 1), (hold, kind(2))])
+    assert agent_v2c.controller.control.hold == 0 and agent_v2c.controller.control.omit == 0
+    assert agent_v2c.controller.commands == 0
+    client.command_green(2)  # the same registers as INTEGERs are accepted
+    assert agent_v2c.controller.control.hold == 0b10
+    client.close()
+
+
+def _undecodable_datagrams(count: int, seed: int) -> list[bytes]:
+    """Half random bytes that do not start a BER SEQUENCE, half valid GETs and SETs cut short."""
+    rng = random.Random(seed)
+    get = snmp_ber.encode(snmp_ber.Message(1, b"s3cret", snmp_ber.GET, 1, 0, 0, [(ntcip.SYS_NAME, None)]))
+    hold = (*ntcip.PHASE_CONTROL_HOLD, 1)
+    set_ = snmp_ber.encode(snmp_ber.Message(1, b"s3cret", snmp_ber.SET, 2, 0, 0, [(hold, 1)]))
+    datagrams = []
+    for i in range(count):
+        if i % 2:
+            whole = get if i % 4 == 1 else set_
+            datagrams.append(whole[: rng.randrange(1, len(whole))])
+        else:
+            noise = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200)))
+            datagrams.append(bytes([rng.choice([b for b in range(256) if b != 0x30])]) + noise)
+    return datagrams
+
+
+def test_undecodable_datagrams_are_counted_and_summarised_not_printed(caplog, capfd):
+    agent = AgentInThread(SnmpSettings(community="s3cret"))
+    attacker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    datagrams = _undecodable_datagrams(2000, seed=0)
+    with caplog.at_level(logging.WARNING):
+        for start in range(0, len(datagrams), 100):  # in batches, so that no datagram is lost on the way
+            for datagram in datagrams[start : start + 100]:
+                attacker.sendto(datagram, ("127.0.0.1", agent.port))
+            deadline = time.monotonic() + 10
+            while agent.agent.undecodable < start + 100 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        attacker.close()
+        assert agent.agent.undecodable == len(datagrams)
+        client = _client(agent)
+        assert client.intersection_id() == "A0"  # still answering
+        assert client.read().sequence == 0
+        client.close()
+        agent.close()
+    assert agent.agent.undecodable == len(datagrams)
+    lines = [r.getMessage() for r in caplog.records if r.name == "ernie_traffic.hil.agent"]
+    assert 1 <= len(lines) <= 2, lines  # the first one at once, the rest summarised at close
+    assert f"({len(datagrams)} in all)" in lines[-1]
+    assert all(r.exc_info is None for r in caplog.records)
+    assert "Traceback" not in caplog.text and "Exception in callback" not in caplog.text
+    assert "Traceback" not in capfd.readouterr().err
 
 
 def test_malformed_datagrams_do_not_crash_the_agent(agent_v2c):
