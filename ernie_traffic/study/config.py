@@ -30,13 +30,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ernie_traffic.algorithms.regularization import RegularizerName
+from ernie_traffic.controllers.classical import ClassicalName
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.stress.plan import StressPlan
 from ernie_traffic.training.config import TrainConfig
 from ernie_traffic.utils.config_files import build_config, read_mapping, validation_message
 
 STUDIES_DIR = Path(__file__).resolve().parents[2] / "studies"
-ClassicalName = Literal["fixed-time", "actuated", "max-pressure", "webster"]
 # A recipe names a folder of run directories and a line of the report.
 _RECIPE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 # TrainConfig fields the study sets itself: from the recipe, its seeds and its budget.
