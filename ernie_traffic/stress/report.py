@@ -284,7 +284,8 @@ def _verdict_intro(summary: Summary) -> str:
         "averaged over the family's levels; a line's is the mean ± std over its training runs. "
         f"Δ is the difference from {reference}'s mean degradation in percentage points with a "
         f"{CONFIDENCE:.0%} Welch t-interval over training seeds; it is significant when the interval "
-        "excludes 0. A classical controller has no training seeds and counts as a fixed number. "
+        "excludes 0. A classical controller has no training seeds and counts as a fixed number; a "
+        "single learned run gets no interval. "
         f"Nominal vs {reference}: relative change of the unperturbed {metric} (> 0 = worse) with its "
         f"interval; a line that degrades less but is nominally worse (by more than "
         f"{NOMINAL_TOLERANCE:.0%}, or significantly) is flagged."
@@ -370,7 +371,7 @@ def report_title(summary: Summary) -> str:
     if summary.sweep.title:
         return summary.sweep.title
     names = list(summary.groups)
-    lines = ", ".join(names) if len(names) <= TITLE_LINES else f"{len(names)} controllers"
+    lines = ", ".join(names) if len(names) <= TITLE_LINES else f"{len(names)} lines"
     return f"Stress report: {lines} on {summary.sweep.network}"
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as scipy_stats
 
-from ernie_traffic.stress.cells import BASELINE
+from ernie_traffic.stress.cells import BASELINE, is_classical
 from ernie_traffic.stress.plan import HIGHER_IS_BETTER, NETWORK, Family
 from ernie_traffic.stress.sweep import Sweep, controller_groups
 
@@ -86,7 +86,6 @@ class Verdict:
     """
 
     group: str
-    runs: int
     nominal: Stat
     nominal_change: Difference
     degradation: Stat
@@ -101,7 +100,7 @@ class Verdict:
 
     def wording(self, reference: str) -> str:
         if self.difference.significant is None:
-            return "no interval (one run on each side)"
+            return "no interval: needs two training runs or more"
         if not self.difference.significant:
             return f"no significant difference from {reference}"
         if self.difference.estimate > 0:
@@ -237,16 +236,22 @@ class Summary:
             verdicts.append(
                 Verdict(
                     group=group,
-                    runs=len(runs),
                     nominal=Stat(tuple(nominal)),
-                    nominal_change=welch_difference(
-                        relative(nominal), relative([n for n, _ in reference_runs])
+                    nominal_change=self._difference(
+                        group, relative(nominal), relative([n for n, _ in reference_runs])
                     ),
                     degradation=Stat(tuple(d for _, d in runs)),
-                    difference=welch_difference([d for _, d in runs], [d for _, d in reference_runs]),
+                    difference=self._difference(group, [d for _, d in runs], [d for _, d in reference_runs]),
                 )
             )
         return verdicts
+
+    def _difference(self, group: str, values: list[float], reference: list[float]) -> Difference:
+        """:func:`welch_difference`, except that a lone learned run, whose spread over training seeds
+        nobody measured, gets no interval (a classical controller has none: it counts as fixed)."""
+        if len(values) == 1 and not all(is_classical(c) for c in self.groups[group]):
+            return Difference(float(np.mean(values) - np.mean(reference)), None, None)
+        return welch_difference(values, reference)
 
     def _run_outcomes(self, group: str, family: Family) -> list[tuple[float, float]]:
         """Per run of ``group`` with results: (unperturbed mean, degradation averaged over the levels)."""
