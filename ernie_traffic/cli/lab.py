@@ -9,9 +9,9 @@ from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from ernie_traffic.cli.options import Address, Backend, Workers, parse_seeds
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.lab.config import MEANFIELD_LEARNERS, PARTICLE_LEARNERS, LabRunConfig
-from ernie_traffic.stress.runner import BACKENDS
 from ernie_traffic.utils.config_files import load_config
 
 app = typer.Typer(
@@ -148,11 +148,9 @@ def stress_command(
     random: Annotated[
         bool, typer.Option("--random/--no-random", help="Add the random-policy reference.")
     ] = True,
-    backend: Annotated[str, typer.Option(help=f"Where cells run: {' or '.join(BACKENDS)}.")] = "process",
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Cells run in parallel.")] = 2,
-    address: Annotated[
-        str | None, typer.Option(help="Ray cluster address (with --backend ray); default: local.")
-    ] = None,
+    backend: Backend = "process",
+    workers: Workers = 2,
+    address: Address = None,
     report: Annotated[
         bool, typer.Option("--report/--no-report", help="Write the report when the sweep ends.")
     ] = True,
@@ -162,10 +160,7 @@ def stress_command(
     from ernie_traffic.cli.stress import run_and_report
     from ernie_traffic.lab.stress import lab_sweep
 
-    try:
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-    except ValueError as exc:
-        raise UserInputError(f"--seeds {seeds!r}: expected comma-separated integers") from exc
+    seed_list = parse_seeds(seeds)
     try:
         sweep = lab_sweep(
             controllers,

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from ernie_traffic.errors import UserInputError
+from ernie_traffic.cli.options import Address, Backend, Workers, check_backend, parse_seeds
 from ernie_traffic.stress import Sweep, expand_cells, load_plan, run_sweep
-from ernie_traffic.stress.runner import BACKENDS, finished_keys
+from ernie_traffic.stress.runner import finished_keys
 from ernie_traffic.stress.sweep import RESULTS_FILE
 from ernie_traffic.utils.config_files import build_config
 
@@ -44,16 +44,9 @@ def stress_test(
     horizon: Annotated[
         float | None, typer.Option("--horizon", help="Simulated seconds per cell, overriding the plan's.")
     ] = None,
-    backend: Annotated[
-        str, typer.Option("--backend", help=f"Where cells run: {' or '.join(BACKENDS)}.")
-    ] = "process",
-    workers: Annotated[
-        int, typer.Option("--workers", "-w", min=1, help="Cells run in parallel (process pool or local Ray).")
-    ] = 2,
-    address: Annotated[
-        str | None,
-        typer.Option("--address", help="Ray cluster address (with --backend ray); default: local."),
-    ] = None,
+    backend: Backend = "process",
+    workers: Workers = 2,
+    address: Address = None,
     report: Annotated[
         bool, typer.Option("--report/--no-report", help="Write the report when the sweep ends.")
     ] = True,
@@ -62,10 +55,7 @@ def stress_test(
     OUT/results.jsonl; an interrupted sweep resumes without redoing finished cells."""
     stress_plan = load_plan(plan)
     if seeds is not None:
-        try:
-            stress_plan.seeds = [int(s) for s in seeds.split(",") if s.strip()]
-        except ValueError as exc:
-            raise UserInputError(f"--seeds {seeds}: expected comma-separated integers") from exc
+        stress_plan.seeds = parse_seeds(seeds)
     if horizon is not None:
         stress_plan.horizon = horizon
     fields = {"network": network, "controllers": controllers, "plan": stress_plan.model_dump()}
@@ -78,10 +68,7 @@ def run_and_report(
 ) -> None:
     """Run the sweep's unfinished cells with one progress line per cell, then write its report
     (``stress-test`` and ``lab stress``)."""
-    if backend not in BACKENDS:
-        raise UserInputError(f"--backend {backend}: unknown backend; use {' or '.join(BACKENDS)}")
-    if address is not None and backend != "ray":
-        raise UserInputError("--address is only used with --backend ray")
+    check_backend(backend, address)
     total = len(expand_cells(sweep))
     done = [len(finished_keys(out / RESULTS_FILE))]
 

@@ -14,8 +14,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ernie_traffic.errors import UserInputError
-from ernie_traffic.stress.runner import BACKENDS, finished_keys
+from ernie_traffic.cli.options import Address, Backend, Workers, check_backend
+from ernie_traffic.stress.runner import finished_keys
 from ernie_traffic.stress.sweep import RESULTS_FILE, expand_cells
 from ernie_traffic.study import Study, load_study, run_study
 from ernie_traffic.study.run import TRAININGS_FILE, episodes_done, study_sweep
@@ -32,17 +32,9 @@ def study_command(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Study directory; running the same study again resumes it.")
     ],
-    backend: Annotated[
-        str, typer.Option("--backend", help=f"Where runs and cells go: {' or '.join(BACKENDS)}.")
-    ] = "process",
-    workers: Annotated[
-        int,
-        typer.Option("--workers", "-w", min=1, help="Runs / cells in parallel (process pool or local Ray)."),
-    ] = 2,
-    address: Annotated[
-        str | None,
-        typer.Option("--address", help="Ray cluster address (with --backend ray); default: local."),
-    ] = None,
+    backend: Backend = "process",
+    workers: Workers = 2,
+    address: Address = None,
     report: Annotated[
         bool, typer.Option("--report/--no-report", help="Write the report when the study ends.")
     ] = True,
@@ -51,10 +43,7 @@ def study_command(
     """Train every recipe of a study on every training seed, stress-test the runs beside the study's
     classical controllers, and write OUT/report.html and OUT/report.md. Re-running the command
     recomputes nothing that is finished and resumes a killed training run from its checkpoint."""
-    if backend not in BACKENDS:
-        raise UserInputError(f"--backend {backend}: unknown backend; use {' or '.join(BACKENDS)}")
-    if address is not None and backend != "ray":
-        raise UserInputError("--address is only used with --backend ray")
+    check_backend(backend, address)
     study = load_study(config)
     command = ["ernie-traffic", *sys.argv[1:]]
     with _progress(study, out, quiet) as (on_training, on_cell):

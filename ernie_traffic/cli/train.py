@@ -8,20 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ernie_traffic.errors import UserInputError
+from ernie_traffic.cli.options import parse_seeds
 from ernie_traffic.utils.config_files import load_config
-
-
-def _parse_seeds(text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    try:
-        seeds = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise UserInputError(f"--seeds {text!r}: expected comma-separated integers such as 0,1,2") from None
-    if not seeds:
-        raise UserInputError("--seeds: no seed given")
-    return seeds
 
 
 def train_command(
@@ -122,7 +110,7 @@ def train_command(
     if domain_randomization and not config.domain_randomization:
         config = config.model_copy(update={"domain_randomization": DEFAULT_DOMAIN_RANDOMIZATION})
     console = Console(highlight=False)
-    seed_list = _parse_seeds(seeds)
+    seed_list = parse_seeds(seeds) if seeds is not None else None
     if seed_list is not None:
         parent, _, aggregate = train_seeds(config, seed_list, resume=resume is not None)
         for controller, metrics in aggregate["controllers"].items():
