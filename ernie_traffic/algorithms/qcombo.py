@@ -154,7 +154,11 @@ class Qcombo:
             if regs.observation is not None:
                 sub_rows = spec.agent_rows(batch["obs"][index])
                 mask = spec.perturb_mask(len(index), regs.sensors_only)
-                terms["regularizer"] = regs.observation(self.policy_net, sub_rows, perturb_mask=mask)
+                # The clean Q-values of these rows are already in local_all: no second forward pass.
+                clean = local_all[index].reshape(-1, spec.max_actions)
+                terms["regularizer"] = regs.observation(
+                    self.policy_net, sub_rows, perturb_mask=mask, clean=clean
+                )
             else:
                 state, actions, valid = batch["state"][index], batch["actions"][index], batch["mask"][index]
                 terms["regularizer"] = regs.joint_action(self.global_q, state, actions, action_mask=valid)

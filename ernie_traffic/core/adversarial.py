@@ -27,9 +27,17 @@ def resolve_params(model: Model, params: Iterable[Tensor] | None) -> list[Tensor
 
 
 def adversarial_value(
-    model: Model, inputs: Tensor, ball: Ball, cfg: RegularizerConfig, params: Iterable[Tensor] | None = None
+    model: Model,
+    inputs: Tensor,
+    ball: Ball,
+    cfg: RegularizerConfig,
+    params: Iterable[Tensor] | None = None,
+    clean: Tensor | None = None,
 ) -> Tensor:
     """Scalar mean R whose backward gives the gradient of ``cfg.mode``.
+
+    ``clean`` is ``model(inputs)`` when the caller has already computed it (with its graph, as the
+    learner's own loss does): passing it saves that forward pass and its backward.
 
     plain: δ_K detached, so only the leader term ∂R/∂θ. stackelberg: autograd through the K unrolled
     steps (create_graph), adding the leader–follower term. stackelberg-fd: the same total gradient, its
@@ -37,7 +45,8 @@ def adversarial_value(
     gaussian: δ random, no ascent.
     """
     divergence = get_divergence(cfg.divergence, cfg.p)
-    clean = model(inputs)
+    if clean is None:
+        clean = model(inputs)
 
     def score_against(reference: Tensor) -> Callable[[Tensor], Tensor]:
         return lambda u: divergence(model(inputs + ball.to_input(u)), reference, ball.batch_dims)

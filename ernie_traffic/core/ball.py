@@ -49,6 +49,14 @@ class Ball:
         mask = ones if perturb_mask is None else _broadcast("perturb_mask", perturb_mask, inputs)
         return cls(epsilon, norm, batch_dims, scale, mask)
 
+    def repeated(self, times: int) -> Ball:
+        """The same balls ``times`` over, stacked along the first dimension (independent restarts of an
+        ascent in one batch: ball ``r·B + b`` is ball ``b``)."""
+        repeats = (times, *([1] * (self.scale.dim() - 1)))
+        return Ball(
+            self.epsilon, self.norm, self.batch_dims, self.scale.repeat(repeats), self.mask.repeat(repeats)
+        )
+
     def to_input(self, u: Tensor) -> Tensor:
         """The perturbation δ added to the input."""
         return self.scale * self.mask * u

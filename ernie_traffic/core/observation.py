@@ -34,6 +34,7 @@ class ObservationRegularizer:
         *,
         params: Iterable[Tensor] | None = None,
         batch_dims: int = 1,
+        clean: Tensor | None = None,
     ) -> Tensor:
         """The weighted regularizer loss (scalar tensor).
 
@@ -41,11 +42,12 @@ class ObservationRegularizer:
         [B, agents, F] to perturb each agent's observation separately). ``feature_scale`` (broadcast
         to ``obs``) expresses ε per feature; ``perturb_mask`` (bool, broadcast) is False on features
         that must not move. ``params`` is needed only when ``model`` is not an ``nn.Module`` and the
-        mode is stackelberg-fd. Sets ``last_value`` to the unweighted mean R.
+        mode is stackelberg-fd. ``clean`` is ``model(obs)`` if the caller already has it (with its
+        graph): one forward pass fewer. Sets ``last_value`` to the unweighted mean R.
         """
         cfg = self.cfg
         ball = Ball.around(obs, cfg.epsilon, cfg.norm, feature_scale, perturb_mask, batch_dims)
-        value = adversarial_value(model, obs, ball, cfg, params)
+        value = adversarial_value(model, obs, ball, cfg, params, clean)
         self.last_value = float(value.detach())
         return cfg.weight * value
 

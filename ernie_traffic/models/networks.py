@@ -135,6 +135,8 @@ class SharedAgentNet(nn.Module):
 
     def forward(self, rows: torch.Tensor) -> torch.Tensor:
         features = self.trunk(rows)
+        if len(self.heads) == 1:  # every intersection has as many actions: no padding, no choice of head
+            return self.heads[0](features)
         head_of_row = self.agent_head[rows[:, self.spec.max_obs :].argmax(dim=-1)]
         out = rows.new_full((rows.shape[0], self.spec.max_actions), self.pad_value)
         for index, head in enumerate(self.heads):

@@ -261,3 +261,36 @@ def test_continuous_action_stackelberg_fd_matches_exact_for_a_module_critic():
         grads[mode] = torch.cat([p.grad.flatten() for p in critic.parameters()])
     error = (grads["stackelberg-fd"] - grads["stackelberg"]).norm() / grads["stackelberg"].norm()
     assert error < 2e-4
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_restarts_in_one_batch_equal_restarts_one_after_another(norm):
+    """The attack runs its antithetic restarts as one stacked ascent; restart by restart, from the same
+    starts and keeping the first of equal bests, gives the same perturbation and damage."""
+    model, obs, _, mask, _ = _setup(
+        {"batch": 5, "shape": [6], "norm": norm, "epsilon": 0.2, "seed": 3, "scaled": False, "masked": True}
+    )
+    torch.manual_seed(11)
+    attacked = observation_attack(model, obs, 0.2, norm, perturb_mask=mask, steps=6, restarts=4)
+
+    torch.manual_seed(11)
+    ball = Ball.around(obs, 0.2, norm, perturb_mask=mask)
+    with torch.no_grad():
+        clean = model(obs)
+
+    def damage(u):
+        return squared_l2(model(obs + ball.to_input(u)), clean, 1)
+
+    step = 0.2 if norm == "l2" else 2.5 * 0.2 / 6
+    best_u, best_score = None, None
+    for restart in range(4):
+        if restart % 2 == 0:
+            start = ball.random_start(obs, 1.0)
+        result = ascend(damage, ball, start if restart % 2 == 0 else -start, 6, step, keep_best=True)
+        if best_score is None:
+            best_u, best_score = result.best_u, result.best_score
+            continue
+        better = result.best_score > best_score
+        best_score = torch.where(better, result.best_score, best_score)
+        best_u = torch.where(better[:, None], result.best_u, best_u)
+    torch.testing.assert_close(attacked, obs + ball.to_input(best_u), rtol=0, atol=1e-12)

@@ -121,3 +121,22 @@ def test_every_mode_gives_its_value_under_no_grad():
         assert not loss.requires_grad
         values.append(reg.last_value)
     assert values[0] == pytest.approx(values[1]) and values[0] == pytest.approx(values[2])
+
+
+@pytest.mark.parametrize("mode", ["plain", "stackelberg", "stackelberg-fd", "gaussian"])
+def test_clean_outputs_from_the_caller_give_the_same_value_and_gradient(mode):
+    """A learner that passes its own f(o) (with its graph) skips a forward pass, nothing else."""
+    net = _network(torch.float64)
+    obs = torch.randn(5, 4, dtype=torch.float64)
+    cfg = RegularizerConfig(epsilon=EPSILON, steps=3, mode=mode, weight=1.0)
+    results = []
+    for clean in (None, net(obs)):
+        torch.manual_seed(SEED)
+        net.zero_grad()
+        value = ObservationRegularizer(cfg)(net, obs, clean=clean)
+        value.backward()
+        results.append((value.detach(), torch.cat([p.grad.flatten() for p in net.parameters()])))
+    (value, grad), (value_with_clean, grad_with_clean) = results
+    torch.testing.assert_close(value_with_clean, value, rtol=0, atol=1e-12)
+    torch.testing.assert_close(grad_with_clean, grad, rtol=0, atol=1e-12)
+    assert grad.abs().sum() > 0

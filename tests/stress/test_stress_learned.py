@@ -7,7 +7,7 @@ import pytest
 import torch
 from stress_helpers import tiny_sweep
 
-from ernie_traffic.envs.traffic import TrafficSignalEnv
+from ernie_traffic.envs.traffic import TrafficEnvConfig, TrafficSignalEnv
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.stress import Family, StressPlan, Sweep, expand_cells, run_sweep, validate_sweep
 from ernie_traffic.stress.adversaries import load_global_q
@@ -133,3 +133,57 @@ def test_unreadable_checkpoint_is_rejected_before_a_malicious_agent_sweep(qcombo
     validate_sweep(
         Sweep(network="grid2x2", controllers=[str(run)], plan=plan.model_copy(update={"families": [speed]}))
     )
+
+
+def test_batched_attack_moves_each_intersection_as_its_own_attack_would(untrained_run, tmp_path):
+    """The stress cell attacks all intersections in one PGD over the shared network's rows. From the same
+    random starts, each intersection's perturbation equals the attack on its own policy module alone
+    (the per-intersection attack the stress test ran before), and stays in its ℓ∞ ball."""
+    from ernie_traffic.core.ball import Ball
+    from ernie_traffic.core.divergence import squared_l2
+    from ernie_traffic.core.pgd import ascend
+
+    epsilon, steps = 0.05, 10
+    controller = StressedLearnedController(
+        build_controller(str(untrained_run), "grid2x2", tmp_path), attack_epsilon=epsilon
+    )
+    env = TrafficSignalEnv(TrafficEnvConfig(network="grid2x2", episode_seconds=300))
+    try:
+        observations, _ = env.reset(seed=0)
+        controller.reset(env)
+        for _ in range(12):  # queues build up: observations away from the empty network's zeros
+            observations, *_ = env.step(controller.inner.act(observations))
+    finally:
+        env.close()
+
+    torch.manual_seed(5)
+    attacked = controller.attacked(observations)
+
+    # The same starts, drawn as the batched attack draws them: one per row of the shared network.
+    spec = controller.inner.spec
+    padded = torch.zeros(1, spec.n_agents, spec.max_obs)
+    for i, agent in enumerate(spec.agents):
+        padded[0, i, : spec.obs_dims[i]] = torch.as_tensor(observations[agent])
+    rows = spec.agent_rows(padded)
+    torch.manual_seed(5)
+    starts = Ball.around(rows, epsilon, "linf", perturb_mask=spec.perturb_mask(1)).random_start(rows, 1.0)
+    for i, agent in enumerate(spec.agents):
+        module, obs = controller.modules[agent], torch.as_tensor(observations[agent])[None]
+        ball = Ball.around(obs, epsilon, "linf")
+        with torch.no_grad():
+            clean = module(obs)
+
+        def damage(u, module=module, obs=obs, ball=ball, clean=clean):
+            return squared_l2(module(obs + ball.to_input(u)), clean, 1)
+
+        start = starts[i : i + 1, : spec.obs_dims[i]]
+        first, second = (
+            ascend(damage, ball, signed, steps, 2.5 * epsilon / steps, keep_best=True)
+            for signed in (start, -start)
+        )
+        alone = first.best_u if first.best_score >= second.best_score else second.best_u
+        moved = attacked[agent] - observations[agent]
+        assert np.abs(moved).max() <= epsilon + 1e-6
+        with torch.no_grad():
+            assert float(damage(torch.as_tensor(moved)[None])) > 0
+        np.testing.assert_allclose(attacked[agent], (obs + alone)[0].numpy(), rtol=0, atol=1e-6)
