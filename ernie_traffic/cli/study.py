@@ -8,17 +8,16 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ernie_traffic.cli.options import Address, Backend, Workers, check_backend
-from ernie_traffic.stress.runner import finished_keys
-from ernie_traffic.stress.sweep import RESULTS_FILE, expand_cells
-from ernie_traffic.study import Study, load_study, run_study
-from ernie_traffic.study.run import TRAININGS_FILE, episodes_done, study_sweep
+
+if TYPE_CHECKING:  # the study library imports torch: loaded when the command runs, not for --help
+    from ernie_traffic.study import Study
 
 _console = Console(stderr=True, highlight=False)
 POLL_SECONDS = 2.0  # how often the training bar counts the runs' finished episodes
@@ -44,6 +43,8 @@ def study_command(
     classical controllers, and write OUT/report.html and OUT/report.md. Re-running the command
     recomputes nothing that is finished and resumes a killed training run from its checkpoint."""
     check_backend(backend, address)
+    from ernie_traffic.study import load_study, run_study
+
     study = load_study(config)
     command = ["ernie-traffic", *sys.argv[1:]]
     with _progress(study, out, quiet) as (on_training, on_cell):
@@ -65,6 +66,10 @@ def study_command(
 def _progress(study: Study, out: Path, quiet: bool) -> Iterator[tuple[Any, Any]]:
     """Callbacks for :func:`run_study` driving two bars: training episodes over all runs (counted in
     the run directories every few seconds, since runs report only when they end) and stress cells."""
+    from ernie_traffic.stress.runner import finished_keys
+    from ernie_traffic.stress.sweep import RESULTS_FILE, expand_cells
+    from ernie_traffic.study.run import TRAININGS_FILE, episodes_done, study_sweep
+
     if quiet:
         yield None, None
         return

@@ -13,6 +13,7 @@ from ernie_deploy.features import build_observation
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 from ernie_traffic.envs.traffic import PerturbationConfig, TrafficEnvConfig, TrafficSignalEnv
+from ernie_traffic.envs.traffic.programs import CABINET_PROGRAM_ID
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.utils.config_files import load_config, save_config
 from ernie_traffic.utils.sumo_tools import sumo_binary
@@ -214,8 +215,10 @@ def test_actuated_control_runs_sumo_actuated_programs_and_beats_fixed_time():
     for control in ("fixed_time", "actuated"):
         env = make_env(control=control)
         env.reset(seed=0)
-        if control == "actuated":
-            assert {libsumo.trafficlight.getProgram(a) for a in env.agents} == {"ernie_actuated"}
+        assert {libsumo.trafficlight.getProgram(a) for a in env.agents} == {CABINET_PROGRAM_ID}
+        logic = libsumo.trafficlight.getAllProgramLogics(env.agents[0])
+        kind = next(p.type for p in logic if p.programID == CABINET_PROGRAM_ID)
+        assert kind == (3 if control == "actuated" else 0)  # SUMO's TrafficLightType: 3 actuated, 0 static
         while env.agents:
             env.step({})
         results[control] = env.episode_metrics()["mean_delay"]
