@@ -17,7 +17,7 @@ CASES = {
     "maddpg": ("particle", {}),
     "m3ddpg": ("particle", {}),
     "ernie": ("particle", {"regularizer": {**ONE_STEP_ATTACK, "mode": "stackelberg"}}),
-    "gaussian": ("particle", {"regularizer": {**ONE_STEP_ATTACK, "mode": "gaussian"}}),
+    "gaussian": ("particle", {"regularizer": {**ONE_STEP_ATTACK, "mode": "gaussian"}}),  # 500 episodes below
     "meanfield-ernie": (
         "meanfield",
         {
@@ -32,11 +32,14 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_learner_beats_random_policy(case, tmp_path):
     family, algorithm = CASES[case]
+    # Gaussian input noise slows the actor: after 300 episodes it was within 1.4 of random on one
+    # machine (-23.1 vs -23.9, seed 0; float rounding differs between CPUs), after 500 at -18.1.
+    episodes = 500 if case == "gaussian" else EPISODES
     config = LabRunConfig(
         family=family,
         learner=case.removeprefix("meanfield-"),
         env={"n_agents": 3, "nearest_neighbors": family == "meanfield"},
-        episodes=EPISODES,
+        episodes=episodes,
         warmup_episodes=10,
         updates_per_episode=4,
         seed=0,
