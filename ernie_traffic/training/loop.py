@@ -180,8 +180,8 @@ def train(
                 **run_training_episode(env, learner, spec, obs, config.reward_scale),
                 **{f"domain/{name}": level for name, level in config.domain_levels(episode).items()},
             }
+            policy = _policy(config, learner)  # validated and checkpointed: one copy of the weights
             if config.validation_episodes:
-                policy = _policy(config, learner)
                 delay = record["validation_delay"] = validation_delay(config, policy)
                 if best is None or delay < best["validation_delay"]:
                     best = {"episode": episode, "validation_delay": delay, "policy": policy}
@@ -189,7 +189,7 @@ def train(
             run.append_metrics(record)
             stopping = _patience_spent(config, best, episode)
             if (episode + 1) % config.checkpoint_every == 0 or episode + 1 == config.episodes or stopping:
-                run.save_checkpoint(_checkpoint(config, learner, episode + 1, best))
+                run.save_checkpoint(_checkpoint(config, learner, policy, episode + 1, best))
             if on_episode is not None:
                 on_episode(record)
             if stopping:
@@ -225,7 +225,11 @@ def _patience_spent(config: TrainConfig, best: dict[str, Any] | None, episode: i
 
 
 def _checkpoint(
-    config: TrainConfig, learner: Learner, episodes_done: int, best: dict[str, Any] | None
+    config: TrainConfig,
+    learner: Learner,
+    policy: dict[str, Any],
+    episodes_done: int,
+    best: dict[str, Any] | None,
 ) -> dict[str, Any]:
     return {
         "episode": episodes_done,
@@ -234,7 +238,7 @@ def _checkpoint(
         "algo": config.algo,
         "reg": config.reg,
         "learner": learner.state_dict(),
-        "policy": _policy(config, learner),
+        "policy": policy,
         "rng": _rng_states(),
     }
 
