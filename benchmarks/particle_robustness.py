@@ -42,7 +42,7 @@ def train_one(job: dict) -> None:
     torch.set_num_threads(1)
     from ernie_traffic.lab.config import LabRunConfig
     from ernie_traffic.lab.train import train
-    from ernie_traffic.training.run_dir import RunDirectory
+    from ernie_traffic.runs import RunDirectory
     from ernie_traffic.utils.io import atomic_write_json
 
     run = RunDirectory(job["run"])

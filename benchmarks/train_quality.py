@@ -28,9 +28,9 @@ from ernie_traffic.controllers.classical import CLASSICAL
 from ernie_traffic.controllers.learned import save_policy
 from ernie_traffic.envs.traffic import TrafficEnvConfig
 from ernie_traffic.evaluation import evaluate, evaluation_seeds
+from ernie_traffic.runs import RunDirectory
 from ernie_traffic.training.config import TrainConfig
 from ernie_traffic.training.loop import train
-from ernie_traffic.training.run_dir import RunDirectory
 from ernie_traffic.utils.io import atomic_write_json
 
 # RESCO (Ault & Sharon 2021) best published mean delay in s (anchors.md)

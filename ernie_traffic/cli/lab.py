@@ -94,7 +94,7 @@ def _group(family: str, learners: tuple[str, ...], help_text: str) -> typer.Type
         """Return versus observation noise (and PGD attack); writes RUN_DIR/evaluation.json."""
         from ernie_traffic.lab.evaluate import episode_returns, noise_sweep
         from ernie_traffic.lab.train import load_learner
-        from ernie_traffic.training.run_dir import RunDirectory
+        from ernie_traffic.runs import RunDirectory
 
         levels = _levels("--noise", noise)
         if not levels:

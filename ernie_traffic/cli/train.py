@@ -121,8 +121,8 @@ def train_command(
 
     done = 0
     if resume is not None:
+        from ernie_traffic.runs import RunDirectory
         from ernie_traffic.training.loop import load_training_checkpoint
-        from ernie_traffic.training.run_dir import RunDirectory
 
         done = load_training_checkpoint(RunDirectory(resume))["episode"]
     description = f"{config.algo}/{config.reg} on {Path(config.env.network).name}"

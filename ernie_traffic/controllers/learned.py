@@ -17,7 +17,7 @@ import torch
 
 from ernie_traffic.errors import UserInputError, first_line
 from ernie_traffic.models.networks import AgentPolicy, MultiAgentSpec, SharedAgentNet, pad_observations
-from ernie_traffic.training.run_dir import RunDirectory, load_torch, require_keys, save_torch
+from ernie_traffic.runs import RunDirectory, load_torch, require_keys, save_torch
 
 POLICY_FORMAT = 1
 POLICY_KEYS = ("format", "algo", "network", "outputs", "spec", "hidden", "pad_value", "state_dict")

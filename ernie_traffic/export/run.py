@@ -6,13 +6,14 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+from ernie_traffic.controllers.resolve import load_learned
 from ernie_traffic.envs.traffic import TrafficSignalEnv
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.export.bundle import ExportResult, SharedPolicy, export_bundle, record_observations
 from ernie_traffic.export.manifest import load_signing_key, sign_bundle
 from ernie_traffic.export.onnx_model import DEFAULT_OPSET
+from ernie_traffic.runs import RunDirectory
 from ernie_traffic.training.config import TrainConfig
-from ernie_traffic.training.run_dir import RunDirectory
 from ernie_traffic.utils.config_files import load_config
 
 
@@ -41,11 +42,8 @@ def export_run(
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise UserInputError(f"{out_dir}: exists and is not empty; choose a new --out folder")
-    # Imported here: importing controllers.learned before ernie_traffic.training is a circular import.
-    from ernie_traffic.controllers.learned import load_controller
-
     config = load_config(TrainConfig, run.config)
-    controller = load_controller(run.path)
+    controller = load_learned(str(run.path))  # a run directory: config.yaml is there
     # The deployed controller sees the real street: record without the run's training perturbations.
     env = TrafficSignalEnv(
         config.env.model_copy(update={"perturbations": [], "control": "agents", "gui": False})

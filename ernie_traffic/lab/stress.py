@@ -72,7 +72,7 @@ def lab_sweep(
     noise): an ``observation_noise`` family at the σ levels ``noise`` and an ``observation_attack``
     family at the ℓ2 radii ``attack`` (level 0 is the unperturbed baseline every controller gets)."""
     from ernie_traffic.lab.config import LabRunConfig
-    from ernie_traffic.training.run_dir import RunDirectory
+    from ernie_traffic.runs import RunDirectory
     from ernie_traffic.utils.config_files import load_config
 
     runs = [run for c in controllers for run in controller_runs(c)]

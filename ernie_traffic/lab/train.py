@@ -21,7 +21,7 @@ from ernie_traffic.lab.config import LabRunConfig
 from ernie_traffic.lab.envs import make_lab_env
 from ernie_traffic.lab.learners import Learner, build_learner, env_dims
 from ernie_traffic.lab.replay import ReplayBuffer
-from ernie_traffic.training.run_dir import RunDirectory
+from ernie_traffic.runs import RunDirectory
 from ernie_traffic.utils.config_files import load_config, save_config
 
 

@@ -28,7 +28,7 @@ def load_global_q(run_dir: str | Path) -> Any | None:
     """The global Q-network of a QCOMBO run's checkpoint (read only, eval mode), or None when the
     run has no checkpoint or its learner has no global Q (COMA)."""
     from ernie_traffic.models.networks import GlobalQ, MultiAgentSpec
-    from ernie_traffic.training.run_dir import RunDirectory, load_torch
+    from ernie_traffic.runs import RunDirectory, load_torch
 
     run = RunDirectory(run_dir)
     if not run.checkpoint.is_file():

@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 
+from ernie_traffic.controllers.resolve import is_run, resolve_controller
 from ernie_traffic.stress.adversaries import (
     WithAdversary,
     global_q_adversary,
     load_global_q,
     lowest_score_adversary,
 )
-from ernie_traffic.stress.bundled import is_bundle, load_bundle_controller
 from ernie_traffic.stress.plan import OBSERVATION_ATTACK, RUNNER_KINDS, TURNING_MIX
 
 BASELINE = "baseline"
@@ -38,32 +38,6 @@ METRIC_NAMES = {
 def cell_key(controller: str, family: str, level: float | str | None, seed: int) -> str:
     """The cell's identity in the results file: what a resumed sweep matches on."""
     return f"{controller}|{family}|{level}|{seed}"
-
-
-def is_classical(controller: str) -> bool:
-    """Classical controllers are named; learned ones are paths to training run directories or
-    exported bundles."""
-    from ernie_traffic.controllers.classical import CLASSICAL
-
-    return controller in CLASSICAL
-
-
-def build_controller(controller: str, network: str, work_dir: Path) -> Any:
-    """A classical controller by name, an exported bundle's ONNX policy, or a learned controller
-    loaded from its run directory."""
-    if is_classical(controller):
-        from ernie_traffic.controllers.classical import classical_controller
-
-        return classical_controller(controller, network, work_dir=work_dir)
-    if is_bundle(controller):
-        return load_bundle_controller(controller)
-    # Imported only here: torch takes seconds to import, and classical and bundle cells never need it.
-    import torch
-
-    from ernie_traffic.controllers.learned import load_controller
-
-    torch.set_num_threads(1)  # cells run side by side, one per core
-    return load_controller(Path(controller))
 
 
 def perturbation_fields(name: str, scale: str, level: float, params: dict[str, Any]) -> dict[str, Any]:
@@ -189,10 +163,11 @@ def run_cell(cell: dict[str, Any]) -> dict[str, float]:
 
     # Files a cell writes (a Webster program, a demand variant) live and die with it.
     with tempfile.TemporaryDirectory(prefix="ernie-stress-") as work_dir:
-        controller = build_controller(cell["controller"], cell["network"], Path(work_dir))
-        if not is_classical(cell["controller"]) and not is_bundle(cell["controller"]):
+        controller = resolve_controller(cell["controller"], cell["network"], work_dir=work_dir)
+        if is_run(cell["controller"]):
             import torch
 
+            torch.set_num_threads(1)  # cells run side by side, one per core
             # The attack's PGD restarts draw from torch's global generator: seed it so that a cell
             # gives the same numbers whenever and wherever it runs.
             torch.manual_seed(cell["seed"])
@@ -214,7 +189,7 @@ def with_min_q_adversary(controller: Any, source: str) -> WithAdversary:
     """``controller`` (a learned one, from run directory or bundle ``source``) whose malicious agents
     follow ERNIE-A's threat model where the run holds a global Q, else its lowest-score fallback
     (see :mod:`ernie_traffic.stress.adversaries`)."""
-    global_q = None if is_bundle(source) else load_global_q(source)
+    global_q = load_global_q(source) if is_run(source) else None
     agents = controller.agents
     if global_q is not None:
         return WithAdversary(controller, lambda env: global_q_adversary(global_q, agents, env))

@@ -6,7 +6,7 @@ from typing import Any
 
 from ernie_deploy.cabinet import Cabinet
 
-from ernie_traffic.stress.bundled import BundleController
+from ernie_traffic.controllers.bundled import BundleController
 
 
 def network_interface(network: str) -> tuple[dict[str, int], Cabinet]:

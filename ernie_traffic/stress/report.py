@@ -25,8 +25,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ernie_traffic.stress.bundled import is_bundle
-from ernie_traffic.stress.cells import BASELINE, is_classical
+from ernie_traffic.controllers.bundled import is_bundle
+from ernie_traffic.controllers.resolve import is_classical
+from ernie_traffic.stress.cells import BASELINE
 from ernie_traffic.stress.plan import NETWORK, Family, direction
 from ernie_traffic.stress.summary import CONFIDENCE, NOMINAL_TOLERANCE, Difference, Stat, Summary, summarize
 from ernie_traffic.stress.sweep import (

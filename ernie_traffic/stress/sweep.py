@@ -26,10 +26,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ernie_traffic.controllers.resolve import is_classical, is_run, load_learned
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.stress.adversaries import load_global_q
-from ernie_traffic.stress.bundled import is_bundle, load_bundle_controller
-from ernie_traffic.stress.cells import BASELINE, cell_key, is_classical, perturbation_fields, run_cell
+from ernie_traffic.stress.cells import BASELINE, cell_key, perturbation_fields, run_cell
 from ernie_traffic.stress.plan import (
     LAB_METRICS,
     METRICS,
@@ -126,8 +126,7 @@ def expand_cells(sweep: Sweep) -> list[dict[str, Any]]:
     plan = sweep.plan
     cells = []
     for controller in sweep.controllers:
-        learned = not is_classical(controller)
-        differentiable = learned and not is_bundle(controller)
+        differentiable = is_run(controller)
         runs: list[tuple[str, Family | None, float | str | None]] = [(BASELINE, None, None)]
         for family in plan.families:
             if family.perturbation == OBSERVATION_ATTACK and not differentiable:
@@ -146,7 +145,7 @@ def expand_cells(sweep: Sweep) -> list[dict[str, Any]]:
                         "params": _cell_params(family, level),
                         "scale": family.scale if family else None,
                         "adversary": family.adversary
-                        if learned and perturbation == "malicious_agents"
+                        if not is_classical(controller) and perturbation == "malicious_agents"
                         else None,
                         "seed": seed,
                         "network": level if perturbation == NETWORK else sweep.network,
@@ -301,8 +300,6 @@ def level_setting(sweep: Sweep, family: Family, level: float | str) -> str:
 
 
 def _controller_problems(sweep: Sweep, networks: list[str]) -> list[str]:
-    from ernie_traffic.controllers.classical import CLASSICAL
-    from ernie_traffic.controllers.learned import load_controller
     from ernie_traffic.stress.compat import incompatibilities
 
     global_q_adversary_needed = any(
@@ -312,18 +309,11 @@ def _controller_problems(sweep: Sweep, networks: list[str]) -> list[str]:
     for controller in sweep.controllers:
         if is_classical(controller):
             continue
-        path = Path(controller)
-        if not path.exists():
-            known = ", ".join(CLASSICAL)
-            problems.append(f"{controller}: not a classical controller ({known}) nor a trained run/export")
-            continue
         try:
-            if is_bundle(controller):
-                loaded = load_bundle_controller(path)
-            else:
-                loaded = load_controller(path)
-                if global_q_adversary_needed:
-                    load_global_q(path)  # a malicious-agent cell must not be the first to find it unreadable
+            loaded = load_learned(controller)
+            if global_q_adversary_needed and is_run(controller):
+                # a malicious-agent cell must not be the first to find it unreadable
+                load_global_q(controller)
         except UserInputError as exc:
             problems.append(str(exc))
             continue

@@ -67,9 +67,9 @@ def train_cell(cell: dict[str, Any]) -> dict[str, float]:
     of its last training episode."""
     import torch
 
+    from ernie_traffic.runs import RunDirectory
     from ernie_traffic.training.config import TrainConfig
     from ernie_traffic.training.loop import train
-    from ernie_traffic.training.run_dir import RunDirectory
 
     torch.set_num_threads(1)  # runs train side by side, one per core
     run = RunDirectory(cell["run_dir"])

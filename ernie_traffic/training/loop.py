@@ -27,8 +27,8 @@ from ernie_traffic.envs.traffic import TrafficSignalEnv
 from ernie_traffic.errors import UserInputError, first_line
 from ernie_traffic.evaluation import evaluate
 from ernie_traffic.models.networks import MultiAgentSpec, pad_observations
+from ernie_traffic.runs import RunDirectory
 from ernie_traffic.training.config import TrainConfig
-from ernie_traffic.training.run_dir import RunDirectory
 from ernie_traffic.utils.config_files import save_config
 
 EpisodeCallback = Callable[[dict[str, Any]], None]

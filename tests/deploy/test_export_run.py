@@ -3,6 +3,7 @@ from SUMO's detector readings reproduces the trained controller's actions exactl
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ from ernie_deploy.bundle import BundleError, load_bundle
 from ernie_deploy.runtime import ControllerRuntime
 from side_by_side import drive_side_by_side
 
+from ernie_traffic.controllers.learned import load_controller
 from ernie_traffic.envs.traffic import TrafficEnvConfig, TrafficSignalEnv
 from ernie_traffic.training.config import TrainConfig
 from ernie_traffic.training.loop import train
@@ -46,8 +48,6 @@ def test_export_cli_writes_a_bundle_that_reproduces_the_trained_controller(train
     assert result.returncode == 0, result.stderr
     parity_lines = [line for line in result.stdout.splitlines() if line.startswith("parity ")]
     assert len(parity_lines) == 4 and all(line.endswith("-> ok") for line in parity_lines), result.stdout
-
-    from ernie_traffic.controllers.learned import load_controller  # after training: import cycle
 
     bundle = load_bundle(bundle_dir, network="grid2x2")
     assert bundle.training["algo"] == "qcombo"
@@ -99,3 +99,25 @@ def test_export_cli_signs_the_manifest_with_the_operators_key(trained_run, tmp_p
     refused = export_cli(str(trained_run), "--out", str(other), *quick, "--sign-key", str(public))
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
     assert refused.stderr.startswith(f"error: {public}: ") and not other.exists()
+
+
+def test_evaluate_takes_an_exported_bundle_beside_its_run_and_a_classical_controller(trained_run, tmp_path):
+    """One resolver for every command: `evaluate` drives the bundle on the network it was trained on,
+    and the bundle decides exactly as the run it was exported from."""
+    bundle_dir, results_file = tmp_path / "bundle", tmp_path / "results.json"
+    exported = export_cli(
+        str(trained_run), "--out", str(bundle_dir), "--record-steps", "20", "--random", "50"
+    )
+    assert exported.returncode == 0, exported.stderr
+    evaluated = subprocess.run(
+        [sys.executable, "-m", "ernie_traffic", "evaluate", str(bundle_dir), str(trained_run), "fixed-time",
+         "--episodes", "1", "--output", str(results_file)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "evaluation on grid2x2" in evaluated.stdout
+    results = json.loads(results_file.read_text())
+    bundle, run = results["qcombo (bundle)"], results[f"qcombo ({trained_run.name})"]
+    assert results["fixed-time"]["mean"]["throughput"] > 0
+    assert bundle["mean"] == run["mean"]
+    assert bundle["mean"]["mean_delay"] != results["fixed-time"]["mean"]["mean_delay"]

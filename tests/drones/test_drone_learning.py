@@ -17,7 +17,7 @@ from ernie_traffic.envs.drones import fly
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.lab.config import LabRunConfig
 from ernie_traffic.lab.train import train
-from ernie_traffic.training.run_dir import RunDirectory
+from ernie_traffic.runs import RunDirectory
 from ernie_traffic.utils.config_files import load_config, save_config
 
 # The default task: velocity commands, drones starting up to 0.5 m (per axis) off their hover points.

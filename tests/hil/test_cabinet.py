@@ -23,12 +23,12 @@ from ernie_deploy.snmp_runner import run_intersection
 from ernie_deploy.timing import TimingConfig
 from hil_support import ROOT, SimulatorInThread, cli_env, free_port_block, run_cli
 
+from ernie_traffic.controllers.bundled import load_bundle_controller
 from ernie_traffic.envs.traffic import TrafficEnvConfig, TrafficSignalEnv
 from ernie_traffic.export.manifest import intersection_entry, model_entry, write_manifest
 from ernie_traffic.export.onnx_model import DEFAULT_OPSET, export_onnx
 from ernie_traffic.hil.config import HilConfig
 from ernie_traffic.hil.safety import check_signal_log, read_signal_log
-from ernie_traffic.stress.bundled import load_bundle_controller
 from ernie_traffic.stress.compat import incompatibilities
 
 ALL_GREEN = "GGGgGGGgGGGgGGGg"

@@ -16,6 +16,7 @@ import torch
 from ernie_deploy.snmp_client import NtcipClient, SnmpCredentials
 from hil_support import SimulatorInThread, free_port_block, run_cli, start_runtime
 
+from ernie_traffic.controllers.learned import load_controller
 from ernie_traffic.envs.traffic.config import TrafficEnvConfig
 from ernie_traffic.evaluation import evaluate
 from ernie_traffic.hil.config import HilConfig
@@ -73,8 +74,6 @@ def one_hour_lockstep(tmp_path_factory):
     bundle = folder / "bundle"
     exported = run_cli("export", str(run), "--out", str(bundle), "--record-steps", "100", "--random", "200")
     assert exported.returncode == 0, exported.stderr
-
-    from ernie_traffic.controllers.learned import load_controller  # after training: import cycle
 
     reference = evaluate(load_controller(run), _traffic(3600, "libsumo"), seeds=[SEED])["mean"]
     config = _hil_config(3600, folder, lockstep_deadline_s=10.0)

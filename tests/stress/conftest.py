@@ -9,8 +9,8 @@ import pytest
 from ernie_traffic.controllers.learned import policy_record, save_policy
 from ernie_traffic.envs.traffic import TrafficEnvConfig, TrafficSignalEnv
 from ernie_traffic.models.networks import SharedAgentNet
+from ernie_traffic.runs import RunDirectory
 from ernie_traffic.training.loop import spec_from_env
-from ernie_traffic.training.run_dir import RunDirectory
 
 
 @pytest.fixture(scope="session")

@@ -7,13 +7,13 @@ import pytest
 import torch
 from stress_helpers import tiny_sweep
 
+from ernie_traffic.controllers.resolve import resolve_controller
 from ernie_traffic.envs.traffic import TrafficEnvConfig, TrafficSignalEnv
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.stress import Family, StressPlan, Sweep, expand_cells, run_sweep, validate_sweep
 from ernie_traffic.stress.adversaries import load_global_q
 from ernie_traffic.stress.cells import (
     StressedLearnedController,
-    build_controller,
     env_config_for,
     with_min_q_adversary,
 )
@@ -32,7 +32,9 @@ def malicious_episode(run, horizon, tmp_path):
     (cell,) = [c for c in expand_cells(Sweep(network="grid2x2", controllers=[str(run)], plan=plan))
                if c["family"] == "malicious"]  # fmt: skip
     assert cell["adversary"] == "min_q"
-    controller = StressedLearnedController(build_controller(cell["controller"], "grid2x2", tmp_path))
+    controller = StressedLearnedController(
+        resolve_controller(cell["controller"], "grid2x2", work_dir=tmp_path)
+    )
     env = TrafficSignalEnv(env_config_for(cell, tmp_path))
     chosen = []
     try:
@@ -145,7 +147,7 @@ def test_batched_attack_moves_each_intersection_as_its_own_attack_would(untraine
 
     epsilon, steps = 0.05, 10
     controller = StressedLearnedController(
-        build_controller(str(untrained_run), "grid2x2", tmp_path), attack_epsilon=epsilon
+        resolve_controller(str(untrained_run), "grid2x2", work_dir=tmp_path), attack_epsilon=epsilon
     )
     env = TrafficSignalEnv(TrafficEnvConfig(network="grid2x2", episode_seconds=300))
     try:

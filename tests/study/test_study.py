@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ernie_traffic.errors import UserInputError
+from ernie_traffic.runs import RunDirectory
 from ernie_traffic.stress.sweep import PROVENANCE_FILE, RESULTS_FILE
 from ernie_traffic.study import Budget, load_study, run_study
 from ernie_traffic.study.config import STUDIES_DIR
@@ -21,7 +22,6 @@ from ernie_traffic.study.run import (
     training_cells,
     validate_study,
 )
-from ernie_traffic.training.run_dir import RunDirectory
 from ernie_traffic.utils.io import read_jsonl
 
 RUNS = [("QCOMBO", 0), ("QCOMBO", 1), ("ERNIE", 0), ("ERNIE", 1)]

@@ -10,9 +10,9 @@ import torch
 
 from ernie_traffic.controllers import load_controller
 from ernie_traffic.errors import UserInputError
+from ernie_traffic.runs import RunDirectory, load_torch
 from ernie_traffic.training.config import TrainConfig
 from ernie_traffic.training.loop import train, validation_delay
-from ernie_traffic.training.run_dir import RunDirectory, load_torch
 from ernie_traffic.utils.config_files import load_config, save_config
 
 
