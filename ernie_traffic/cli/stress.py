@@ -101,6 +101,7 @@ def report(
     ],
 ) -> None:
     """Write OUT/report.html (self-contained) and OUT/report.md from a sweep's results, finished or not."""
+    import ernie_traffic.lab.stress  # noqa: F401  (plugs in the lab's cells: the sweep may be a lab sweep)
     from ernie_traffic.stress.report import write_report
 
     html_path, md_path = write_report(sweep_dir)

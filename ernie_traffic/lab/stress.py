@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.stress.cells import BASELINE, cell_key, mean_lipschitz
 from ernie_traffic.stress.plan import OBSERVATION_ATTACK, Family, StressPlan
-from ernie_traffic.stress.sweep import Sweep
+from ernie_traffic.stress.sweep import DOMAINS, Domain, Sweep
 
 RANDOM = "random"
 OBSERVATION_NOISE = "observation_noise"
@@ -249,3 +249,12 @@ def run_lab_cell(cell: dict[str, Any]) -> dict[str, float]:
         "episode_return": float(returns.mean()),
         "lipschitz": mean_lipschitz(observed, cell["lipschitz_epsilon"]),
     }
+
+
+DOMAINS["lab"] = Domain(
+    expand=expand_lab_cells,
+    validate=validate_lab_sweep,
+    run_cell=run_lab_cell,
+    level_setting=lab_level_setting,
+    controller_name=controller_label,
+)

@@ -2,8 +2,8 @@
 
 A sweep's ``domain`` says what its cells are: ``traffic`` (controllers on a SUMO network, the cells of
 :mod:`ernie_traffic.stress.cells`) or ``lab`` (trained particle / mean-field / drone runs in their
-environment, the cells of :mod:`ernie_traffic.lab.stress`). Both write the same records, so one
-summary and one report serve both.
+environment, the cells of :mod:`ernie_traffic.lab.stress`, which plugs them in as a :class:`Domain`:
+imports run lab -> stress only). Both write the same records, so one summary and one report serve both.
 
 The sweep's directory holds everything the report needs::
 
@@ -19,6 +19,8 @@ import os
 import platform
 import re
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import metadata
 from math import inf
 from pathlib import Path
@@ -116,13 +118,39 @@ class Sweep(BaseModel):
         return LAB_METRICS if self.domain == "lab" else METRICS
 
 
-def expand_cells(sweep: Sweep) -> list[dict[str, Any]]:
-    """Every (controller, family, level, seed) cell, baseline first; gradient attacks only on the
-    torch policies of run directories (classical controllers and ONNX bundles have no gradients)."""
-    if sweep.domain == "lab":
-        from ernie_traffic.lab.stress import expand_lab_cells
+@dataclass(frozen=True)
+class Domain:
+    """What the cells of a sweep's ``domain`` are: how they are expanded, validated and run, and how
+    the report names their levels and controllers. A package of cells registers its domain in
+    :data:`DOMAINS` (traffic's at the end of this module; the lab's when :mod:`ernie_traffic.lab.stress`
+    is imported)."""
 
-        return expand_lab_cells(sweep)
+    expand: Callable[[Sweep], list[dict[str, Any]]]
+    validate: Callable[[Sweep], None]
+    run_cell: Callable[[dict[str, Any]], dict[str, float]]
+    level_setting: Callable[[Family, float | str], str]
+    controller_name: Callable[[str], str]
+
+
+DOMAINS: dict[str, Domain] = {}
+
+
+def domain_of(sweep: Sweep) -> Domain:
+    if sweep.domain not in DOMAINS:
+        raise UserInputError(
+            f"no stress cells of domain {sweep.domain!r} are loaded (import ernie_traffic.lab.stress)"
+        )
+    return DOMAINS[sweep.domain]
+
+
+def expand_cells(sweep: Sweep) -> list[dict[str, Any]]:
+    """Every (controller, family, level, seed) cell, baseline first."""
+    return domain_of(sweep).expand(sweep)
+
+
+def _traffic_cells(sweep: Sweep) -> list[dict[str, Any]]:
+    """Gradient attacks only on the torch policies of run directories (classical controllers and
+    ONNX bundles have no gradients)."""
     plan = sweep.plan
     cells = []
     for controller in sweep.controllers:
@@ -170,12 +198,12 @@ def _cell_params(family: Family | None, level: float | str | None) -> dict[str, 
 
 
 def validate_sweep(sweep: Sweep) -> None:
-    """Raise one :class:`UserInputError` listing every problem, before any simulation starts:
-    unknown networks, perturbations or controllers, out-of-range levels, incompatible controllers."""
-    if sweep.domain == "lab":
-        from ernie_traffic.lab.stress import validate_lab_sweep
+    """Raise one :class:`UserInputError` listing every problem, before any simulation starts."""
+    domain_of(sweep).validate(sweep)
 
-        return validate_lab_sweep(sweep)
+
+def _validate_traffic(sweep: Sweep) -> None:
+    """Unknown networks, perturbations or controllers, out-of-range levels, incompatible controllers."""
     from ernie_traffic.scenarios import resolve_scenario
 
     problems: list[str] = []
@@ -242,11 +270,7 @@ def _turning_mix_problems(family: Family) -> list[str]:
 
 def controller_name(sweep: Sweep, controller: str) -> str:
     """How the report names a controller: as given, or a lab controller pooling runs by its label."""
-    if sweep.domain == "lab":
-        from ernie_traffic.lab.stress import controller_label
-
-        return controller_label(controller)
-    return controller
+    return domain_of(sweep).controller_name(controller)
 
 
 _SEED_DIR = re.compile(r"seed\d+")
@@ -282,12 +306,12 @@ def controller_groups(sweep: Sweep) -> dict[str, list[str]]:
 
 def level_setting(sweep: Sweep, family: Family, level: float | str) -> str:
     """What a severity level means physically, e.g. ``factor=0.75`` for speed_factor at level 0.5."""
+    return domain_of(sweep).level_setting(family, level)
+
+
+def _traffic_level_setting(family: Family, level: float | str) -> str:
     from ernie_traffic.envs.traffic.perturbations import PERTURBATIONS
 
-    if sweep.domain == "lab":
-        from ernie_traffic.lab.stress import lab_level_setting
-
-        return lab_level_setting(family, level)
     if family.perturbation == OBSERVATION_ATTACK:
         return f"ε={level:g}"
     if family.perturbation == TURNING_MIX:
@@ -398,9 +422,14 @@ def run_sweep(
     prepare_directory(out_dir, sweep)
     record_provenance(out_dir, command or sys.argv, backend, workers)
     results = Path(out_dir) / RESULTS_FILE
-    cell_fn = run_cell
-    if sweep.domain == "lab":
-        from ernie_traffic.lab.stress import run_lab_cell
+    cells = expand_cells(sweep)
+    return run_cells(cells, results, domain_of(sweep).run_cell, backend, workers, address, progress)
 
-        cell_fn = run_lab_cell
-    return run_cells(expand_cells(sweep), results, cell_fn, backend, workers, address, progress)
+
+DOMAINS["traffic"] = Domain(
+    expand=_traffic_cells,
+    validate=_validate_traffic,
+    run_cell=run_cell,
+    level_setting=_traffic_level_setting,
+    controller_name=lambda controller: controller,
+)

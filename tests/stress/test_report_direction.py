@@ -3,6 +3,7 @@ and the ranking puts the best controller first in the metric's own direction (sy
 
 from __future__ import annotations
 
+import ernie_traffic.lab.stress  # noqa: F401  (plugs the lab's cells into the stress test: a lab sweep below)
 from ernie_traffic.stress import Family, StressPlan, Sweep
 from ernie_traffic.stress.report import write_report
 from ernie_traffic.stress.sweep import RESULTS_FILE, prepare_directory
