@@ -320,16 +320,6 @@ class NtcipClient:
             queue=[v / ntcip.QUEUE_SCALE for v in columns[1]],
         )
 
-    def read_volume_occupancy(self) -> tuple[list[int], list[float]]:
-        """The standard NTCIP detector data of the last sample period: volume (vehicles) and
-        occupancy (fraction 0..1) per detector."""
-        detectors = range(1, self.n_detectors + 1)
-        values = self.get(
-            [(*column, d) for column in (ntcip.DETECTOR_VOLUME, ntcip.DETECTOR_OCCUPANCY) for d in detectors]
-        )
-        n = self.n_detectors
-        return values[:n], [v / ntcip.OCCUPANCY_FULL_SCALE for v in values[n:]]
-
     def sequence(self) -> int:
         """The controller's volumeOccupancySequence: it changes when a new detector sample is ready."""
         return self.get([ntcip.VOLUME_OCCUPANCY_SEQUENCE])[0]

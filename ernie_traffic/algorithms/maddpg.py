@@ -22,6 +22,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from ernie_traffic.algorithms.base import polyak_update
 from ernie_traffic.core import ObservationRegularizer, RegularizerConfig
 from ernie_traffic.models.particle import DeterministicActor, QCritic
 
@@ -90,12 +91,6 @@ class Batch:
     done: torch.Tensor  # [batch], 1.0 where the episode ended by termination
 
 
-def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
-    with torch.no_grad():
-        for t, s in zip(target.parameters(), source.parameters(), strict=True):
-            t.lerp_(s, tau)
-
-
 def worst_case_others(
     q_fn: Any, obs: list[torch.Tensor], actions: list[torch.Tensor], agent: int, epsilon: float
 ) -> list[torch.Tensor]:
@@ -160,7 +155,7 @@ class MADDPG:
             logs |= self._update_agent(i, batch, next_actions)
         for pairs in ((self.target_actors, self.actors), (self.target_critics, self.critics)):
             for target, source in zip(*pairs, strict=True):
-                soft_update(target, source, self.config.tau)
+                polyak_update(source, target, self.config.tau)
         return logs
 
     def _update_agent(self, i: int, batch: Batch, next_actions: list[torch.Tensor]) -> dict[str, float]:

@@ -28,7 +28,8 @@ import torch
 from pydantic import Field, model_validator
 from torch import nn
 
-from ernie_traffic.algorithms.maddpg import Batch, MADDPGConfig, frozen_copy, optimizer_step, soft_update
+from ernie_traffic.algorithms.base import polyak_update
+from ernie_traffic.algorithms.maddpg import Batch, MADDPGConfig, frozen_copy, optimizer_step
 from ernie_traffic.core import MeanFieldRegularizer, ObservationRegularizer, RegularizerConfig
 from ernie_traffic.models.particle import DeterministicActor, QCritic
 
@@ -155,8 +156,8 @@ class MeanFieldMADDPG:
             actor_loss = actor_loss + reg
             logs["regularizer"] = reg.item()
         optimizer_step(self.actor_optim, self.actor, actor_loss, cfg.grad_clip)
-        soft_update(self.target_actor, self.actor, cfg.tau)
-        soft_update(self.target_critic, self.critic, cfg.tau)
+        polyak_update(self.actor, self.target_actor, cfg.tau)
+        polyak_update(self.critic, self.target_critic, cfg.tau)
         return logs
 
     def q_of_distribution(self, agent_view: torch.Tensor, d_s: torch.Tensor) -> torch.Tensor:

@@ -29,9 +29,6 @@ def evaluate_command(
     output: Annotated[Path | None, typer.Option("--output", help="Write the results as JSON here.")] = None,
 ) -> None:
     """Evaluate controllers side by side and print mean delay, travel time and throughput."""
-    import torch
-
-    torch.set_num_threads(1)
     from ernie_traffic.controllers.resolve import is_learned, load_learned, resolve_controller
     from ernie_traffic.envs.traffic import TrafficEnvConfig
     from ernie_traffic.evaluation import evaluate, evaluation_seeds

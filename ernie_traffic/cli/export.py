@@ -39,9 +39,6 @@ def export_command(
     observations (max abs difference ≤ 1e-5, identical greedy choices); the numbers are printed.
     Run the bundle with `python -m ernie_deploy BUNDLE` or `ernie_deploy.ControllerRuntime`.
     """
-    import torch
-
-    torch.set_num_threads(1)
     from ernie_traffic.export.bundle import ExportError
     from ernie_traffic.export.run import export_run
 

@@ -82,9 +82,6 @@ def train_command(
 
     With no arguments: ERNIE-QCOMBO on the bundled 2×2 grid, a few minutes on a laptop.
     """
-    import torch
-
-    torch.set_num_threads(1)
     from ernie_traffic.training.config import DEFAULT_DOMAIN_RANDOMIZATION, TrainConfig
     from ernie_traffic.training.loop import train
     from ernie_traffic.training.progress import episode_progress, evaluation_table

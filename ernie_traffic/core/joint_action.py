@@ -137,7 +137,6 @@ class JointActionRegularizer:
     def __init__(self, cfg: RegularizerConfig | None = None) -> None:
         self.cfg = cfg or RegularizerConfig(kind="action")
         self.last_value: float = 0.0
-        self.last_search: JointActionSearch | None = None
 
     def __call__(
         self,
@@ -152,10 +151,9 @@ class JointActionRegularizer:
         if self.cfg.mode == "gaussian":
             adversarial = random_joint_actions(actions, self.cfg.agents_changed, action_mask, n_actions)
         else:
-            self.last_search = greedy_joint_action_search(
+            adversarial = greedy_joint_action_search(
                 q_fn, state, actions, self.cfg.agents_changed, action_mask, n_actions=n_actions
-            )
-            adversarial = self.last_search.actions
+            ).actions
         q = q_fn(torch.cat([state, state]), torch.cat([actions, adversarial])).reshape(2, -1)
         value = (q[0] - q[1]).square().mean()
         self.last_value = float(value.detach())

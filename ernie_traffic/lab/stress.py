@@ -228,7 +228,6 @@ def run_lab_cell(cell: dict[str, Any]) -> dict[str, float]:
     from ernie_traffic.lab.evaluate import episode_returns, random_policy_returns
     from ernie_traffic.lab.train import load_learner
 
-    torch.set_num_threads(1)  # cells run side by side, one per core
     # The attack's PGD restarts draw from torch's global generator: a cell gives the same numbers anywhere.
     torch.manual_seed(cell["seed"])
     env = evaluation_env(cell["env"])

@@ -167,7 +167,6 @@ def run_cell(cell: dict[str, Any]) -> dict[str, float]:
         if is_run(cell["controller"]):
             import torch
 
-            torch.set_num_threads(1)  # cells run side by side, one per core
             # The attack's PGD restarts draw from torch's global generator: seed it so that a cell
             # gives the same numbers whenever and wherever it runs.
             torch.manual_seed(cell["seed"])

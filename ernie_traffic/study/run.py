@@ -65,13 +65,10 @@ def training_cells(study: Study, out: str | os.PathLike[str]) -> list[dict[str, 
 def train_cell(cell: dict[str, Any]) -> dict[str, float]:
     """Train one run, from its last checkpoint when there is one (a killed run resumes); the metrics
     of its last training episode."""
-    import torch
-
     from ernie_traffic.runs import RunDirectory
     from ernie_traffic.training.config import TrainConfig
     from ernie_traffic.training.loop import train
 
-    torch.set_num_threads(1)  # runs train side by side, one per core
     run = RunDirectory(cell["run_dir"])
     result = train(TrainConfig.model_validate(cell["config"]), run.path, resume=run.checkpoint.is_file())
     last = result.metrics[-1]

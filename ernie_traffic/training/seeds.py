@@ -16,9 +16,6 @@ from ernie_traffic.utils.io import atomic_write_json
 
 
 def _train_one(config: TrainConfig, run_dir: Path, resume: bool) -> TrainResult:
-    import torch
-
-    torch.set_num_threads(1)
     return train(config, run_dir, resume=resume)
 
 
