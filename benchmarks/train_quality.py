@@ -23,9 +23,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ernie_traffic.controllers import classical_controller, load_controller
+from ernie_traffic.controllers import classical_controller
 from ernie_traffic.controllers.classical import CLASSICAL
-from ernie_traffic.controllers.learned import save_policy
+from ernie_traffic.controllers.learned import load_controller, save_policy
 from ernie_traffic.envs.traffic import TrafficEnvConfig
 from ernie_traffic.evaluation import evaluate, evaluation_seeds
 from ernie_traffic.runs import RunDirectory

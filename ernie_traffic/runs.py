@@ -24,9 +24,8 @@ import torch
 from ernie_traffic.errors import UserInputError, first_line
 from ernie_traffic.utils.io import append_jsonl, atomic_write_bytes, atomic_write_json, read_jsonl
 
-# Every process of the toolkit that runs torch reads or writes a run directory (training, a learned
-# controller, export, a lab run), and such processes run side by side, one per core (training seeds,
-# stress cells, study runs; libsumo runs one simulation per process): one torch thread each.
+# Every toolkit process that runs torch reads or writes a run directory, and such processes run side
+# by side, one per core (training seeds, stress cells, study runs): one torch thread each.
 torch.set_num_threads(1)
 
 

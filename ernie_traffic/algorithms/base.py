@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -76,6 +77,11 @@ def masked_greedy(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 def random_valid_actions(mask: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """A uniformly random valid action per row of a bool [N, A] mask."""
     return torch.multinomial(mask.float(), 1, generator=generator).squeeze(-1)
+
+
+def frozen_copy(module: torch.nn.Module) -> torch.nn.Module:
+    """A target network: a copy that no optimiser touches."""
+    return copy.deepcopy(module).requires_grad_(False)
 
 
 def polyak_update(online: torch.nn.Module, target: torch.nn.Module, tau: float) -> None:

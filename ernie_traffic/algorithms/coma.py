@@ -15,7 +15,6 @@ Read top to bottom: config, the loss pieces as small functions, then the learner
 
 from __future__ import annotations
 
-import copy
 from dataclasses import fields
 from typing import Any, Literal
 
@@ -23,7 +22,13 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
-from ernie_traffic.algorithms.base import Transition, load_stateful_parts, polyak_update, stateful_parts_dict
+from ernie_traffic.algorithms.base import (
+    Transition,
+    frozen_copy,
+    load_stateful_parts,
+    polyak_update,
+    stateful_parts_dict,
+)
 from ernie_traffic.algorithms.regularization import RegularizerName, RegularizerSettings, build_regularizers
 from ernie_traffic.models.networks import CentralCritic, MultiAgentSpec, SharedAgentNet
 
@@ -102,7 +107,7 @@ class Coma:
         self.spec, self.config = spec, config
         self.policy_net = SharedAgentNet(spec, config.hidden, pad_value=INVALID_LOGIT)
         self.critic = CentralCritic(spec, config.hidden)
-        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.critic_target = frozen_copy(self.critic)
         self.actor_optimizer = torch.optim.Adam(self.policy_net.parameters(), lr=config.actor_lr)
         self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
         self.regularizers = build_regularizers(reg, reg_settings or RegularizerSettings(), divergence="kl")

@@ -13,7 +13,6 @@ Centralised critics ``Q_i(o_1..o_N, a_1..a_N)``, decentralised deterministic act
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,7 +21,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from ernie_traffic.algorithms.base import polyak_update
+from ernie_traffic.algorithms.base import frozen_copy, polyak_update
 from ernie_traffic.core import ObservationRegularizer, RegularizerConfig
 from ernie_traffic.models.particle import DeterministicActor, QCritic
 
@@ -198,13 +197,6 @@ class MADDPG:
         for group, states in state.items():
             for module, s in zip(getattr(self, group), states, strict=True):
                 module.load_state_dict(s)
-
-
-def frozen_copy(module: nn.Module) -> nn.Module:
-    """A target network: a copy that no optimiser touches."""
-    clone = copy.deepcopy(module)
-    clone.requires_grad_(False)
-    return clone
 
 
 def optimizer_step(

@@ -28,8 +28,8 @@ import torch
 from pydantic import Field, model_validator
 from torch import nn
 
-from ernie_traffic.algorithms.base import polyak_update
-from ernie_traffic.algorithms.maddpg import Batch, MADDPGConfig, frozen_copy, optimizer_step
+from ernie_traffic.algorithms.base import frozen_copy, polyak_update
+from ernie_traffic.algorithms.maddpg import Batch, MADDPGConfig, optimizer_step
 from ernie_traffic.core import MeanFieldRegularizer, ObservationRegularizer, RegularizerConfig
 from ernie_traffic.models.particle import DeterministicActor, QCritic
 

@@ -15,7 +15,6 @@ Losses on a replayed batch (double-Q targets from the target networks):
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import torch
@@ -24,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ernie_traffic.algorithms.base import (
     Transition,
+    frozen_copy,
     load_stateful_parts,
     masked_greedy,
     polyak_update,
@@ -99,8 +99,8 @@ class Qcombo:
         self.spec, self.config = spec, config
         self.policy_net = SharedAgentNet(spec, config.hidden, pad_value=0.0)
         self.global_q = GlobalQ(spec, config.hidden)
-        self.policy_target = copy.deepcopy(self.policy_net).requires_grad_(False)
-        self.global_target = copy.deepcopy(self.global_q).requires_grad_(False)
+        self.policy_target = frozen_copy(self.policy_net)
+        self.global_target = frozen_copy(self.global_q)
         params = [*self.policy_net.parameters(), *self.global_q.parameters()]
         self.optimizer = torch.optim.Adam(params, lr=config.lr)
         self.regularizers = build_regularizers(reg, reg_settings or RegularizerSettings(), divergence="l2")

@@ -1,17 +1,7 @@
-"""Signal controllers: the Controller protocol, classical controllers, trained policies."""
-
-from typing import Any
+"""Signal controllers: the Controller protocol, classical controllers, trained policies
+(``controllers.learned``: torch), exported bundles, and the resolver from a command's argument to one."""
 
 from ernie_traffic.controllers.base import Controller
 from ernie_traffic.controllers.classical import CLASSICAL, classical_controller
 
-__all__ = ["CLASSICAL", "Controller", "LearnedController", "classical_controller", "load_controller"]
-
-
-def __getattr__(name: str) -> Any:
-    # Trained policies need torch, seconds to import: classical and bundle users never pay for it.
-    if name in ("LearnedController", "load_controller"):
-        from ernie_traffic.controllers import learned
-
-        return getattr(learned, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["CLASSICAL", "Controller", "classical_controller"]

@@ -25,7 +25,7 @@ def is_learned(argument: str) -> bool:
 
 def is_run(argument: str) -> bool:
     """A learned controller with torch modules (gradients): a training run directory."""
-    return not is_classical(argument) and not is_bundle(argument)
+    return is_learned(argument) and not is_bundle(argument)
 
 
 def resolve_controller(

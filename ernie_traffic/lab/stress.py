@@ -251,9 +251,5 @@ def run_lab_cell(cell: dict[str, Any]) -> dict[str, float]:
 
 
 DOMAINS["lab"] = Domain(
-    expand=expand_lab_cells,
-    validate=validate_lab_sweep,
-    run_cell=run_lab_cell,
-    level_setting=lab_level_setting,
-    controller_name=controller_label,
+    expand_lab_cells, validate_lab_sweep, run_lab_cell, lab_level_setting, controller_label
 )

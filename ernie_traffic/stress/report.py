@@ -33,9 +33,9 @@ from ernie_traffic.stress.summary import CONFIDENCE, NOMINAL_TOLERANCE, Differen
 from ernie_traffic.stress.sweep import (
     PROVENANCE_FILE,
     SWEEP_FILE,
+    domain_of,
     expand_cells,
     latest_records,
-    level_setting,
     load_sweep,
 )
 from ernie_traffic.utils.io import atomic_write_bytes, atomic_write_text
@@ -158,7 +158,7 @@ def levels_plot(summary: Summary, family: Family) -> plt.Figure:
 def _tick(summary: Summary, family: Family, level: float | str) -> str:
     if family.perturbation == NETWORK or family.scale == "value":
         return f"{level:g}" if isinstance(level, float | int) else str(level)
-    return f"{level:g}\n{level_setting(summary.sweep, family, level)}"
+    return f"{level:g}\n{domain_of(summary.sweep).level_setting(family, level)}"
 
 
 def percentiles_plot(summary: Summary, family: Family) -> plt.Figure:
@@ -222,7 +222,7 @@ def _family_table(summary: Summary, family: Family) -> Table:
             if not stats:
                 continue
             cells = [f"{_fmt(s.mean)} ± {_fmt(s.std)}" if (s := stats.get(m)) else "–" for m in metrics]
-            setting = "–" if level is None else level_setting(summary.sweep, family, level)
+            setting = "–" if level is None else domain_of(summary.sweep).level_setting(family, level)
             widest = max(stats.values(), key=lambda s: len(s.values))
             rows.append(
                 [

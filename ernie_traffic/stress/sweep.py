@@ -120,10 +120,8 @@ class Sweep(BaseModel):
 
 @dataclass(frozen=True)
 class Domain:
-    """What the cells of a sweep's ``domain`` are: how they are expanded, validated and run, and how
-    the report names their levels and controllers. A package of cells registers its domain in
-    :data:`DOMAINS` (traffic's at the end of this module; the lab's when :mod:`ernie_traffic.lab.stress`
-    is imported)."""
+    """A sweep ``domain``'s cells: expanded, validated, run; the report's level and controller names.
+    Registered in :data:`DOMAINS`: traffic's below, the lab's by :mod:`ernie_traffic.lab.stress`."""
 
     expand: Callable[[Sweep], list[dict[str, Any]]]
     validate: Callable[[Sweep], None]
@@ -137,9 +135,7 @@ DOMAINS: dict[str, Domain] = {}
 
 def domain_of(sweep: Sweep) -> Domain:
     if sweep.domain not in DOMAINS:
-        raise UserInputError(
-            f"no stress cells of domain {sweep.domain!r} are loaded (import ernie_traffic.lab.stress)"
-        )
+        raise UserInputError(f"{sweep.domain} sweep: no cells loaded (import ernie_traffic.lab.stress)")
     return DOMAINS[sweep.domain]
 
 
@@ -268,19 +264,14 @@ def _turning_mix_problems(family: Family) -> list[str]:
     return problems
 
 
-def controller_name(sweep: Sweep, controller: str) -> str:
-    """How the report names a controller: as given, or a lab controller pooling runs by its label."""
-    return domain_of(sweep).controller_name(controller)
-
-
 _SEED_DIR = re.compile(r"seed\d+")
 
 
 def controller_groups(sweep: Sweep) -> dict[str, list[str]]:
     """The report's lines: label -> controllers, in the sweep's order. The sweep's ``groups`` first;
     a traffic run directory ``<family>/seed<N>`` (``train --seeds``' layout) joins the line
-    ``<family>``; any other controller is a line of its own, named by :func:`controller_name` (a run
-    directory by its folder's name when no other line has that name)."""
+    ``<family>``; any other controller is a line of its own, named by its domain (a lab controller
+    pooling runs by its label; a run directory by its folder's name when no other line has that name)."""
     labels = {c: label for label, members in sweep.groups.items() for c in members}
     alone = []
     for controller in sweep.controllers:
@@ -291,10 +282,8 @@ def controller_groups(sweep: Sweep) -> dict[str, list[str]]:
             labels[controller] = path.parent.name
         else:
             alone.append(controller)
-    short = {
-        c: Path(c).name if sweep.domain == "traffic" and not is_classical(c) else controller_name(sweep, c)
-        for c in alone
-    }
+    name = domain_of(sweep).controller_name
+    short = {c: Path(c).name if sweep.domain == "traffic" and not is_classical(c) else name(c) for c in alone}
     taken = [*short.values(), *set(labels.values())]
     for controller, label in short.items():
         labels[controller] = label if taken.count(label) == 1 else controller
@@ -304,12 +293,8 @@ def controller_groups(sweep: Sweep) -> dict[str, list[str]]:
     return groups
 
 
-def level_setting(sweep: Sweep, family: Family, level: float | str) -> str:
-    """What a severity level means physically, e.g. ``factor=0.75`` for speed_factor at level 0.5."""
-    return domain_of(sweep).level_setting(family, level)
-
-
 def _traffic_level_setting(family: Family, level: float | str) -> str:
+    """What a severity level means physically, e.g. ``factor=0.75`` for speed_factor at level 0.5."""
     from ernie_traffic.envs.traffic.perturbations import PERTURBATIONS
 
     if family.perturbation == OBSERVATION_ATTACK:
@@ -426,10 +411,4 @@ def run_sweep(
     return run_cells(cells, results, domain_of(sweep).run_cell, backend, workers, address, progress)
 
 
-DOMAINS["traffic"] = Domain(
-    expand=_traffic_cells,
-    validate=_validate_traffic,
-    run_cell=run_cell,
-    level_setting=_traffic_level_setting,
-    controller_name=lambda controller: controller,
-)
+DOMAINS["traffic"] = Domain(_traffic_cells, _validate_traffic, run_cell, _traffic_level_setting, str)

@@ -14,7 +14,6 @@ from ernie_traffic.algorithms.qcombo import QcomboConfig
 from ernie_traffic.algorithms.regularization import RegularizerName, RegularizerSettings
 from ernie_traffic.controllers.classical import ClassicalName
 from ernie_traffic.envs.traffic import PERTURBATIONS, PerturbationConfig, TrafficEnvConfig
-from ernie_traffic.evaluation.evaluate import evaluation_seeds, validation_seeds
 
 # ``train --domain-randomization``: slower traffic, more demand and sensor noise, each up to half
 # of its strongest setting (speed factor 1 → 0.75, demand scale 1 → 1.5, noise sigma 0 → 0.1).
@@ -114,9 +113,3 @@ class TrainConfig(BaseModel):
         return self.env.model_copy(
             update={"control": "agents", "perturbations": [*self.env.perturbations, *drawn]}
         )
-
-    def evaluation_seeds(self) -> list[int]:
-        return evaluation_seeds(self.eval_episodes)
-
-    def validation_seeds(self) -> list[int]:
-        return validation_seeds(self.validation_episodes)

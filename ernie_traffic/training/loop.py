@@ -25,7 +25,7 @@ from ernie_traffic.controllers.classical import classical_controller
 from ernie_traffic.controllers.learned import controller_from_record, policy_record, save_policy
 from ernie_traffic.envs.traffic import TrafficSignalEnv
 from ernie_traffic.errors import UserInputError, first_line
-from ernie_traffic.evaluation import evaluate
+from ernie_traffic.evaluation import evaluate, evaluation_seeds, validation_seeds
 from ernie_traffic.models.networks import MultiAgentSpec, pad_observations
 from ernie_traffic.runs import RunDirectory
 from ernie_traffic.training.config import TrainConfig
@@ -216,7 +216,9 @@ def _policy(config: TrainConfig, learner: Learner) -> dict[str, Any]:
 def validation_delay(config: TrainConfig, policy: dict[str, Any]) -> float:
     """Mean delay of ``policy`` acting greedily on the run's validation seeds."""
     controller = controller_from_record(policy, name=config.algo)
-    return evaluate(controller, config.env, config.validation_seeds())["mean"]["mean_delay"]
+    return evaluate(controller, config.env, validation_seeds(config.validation_episodes))["mean"][
+        "mean_delay"
+    ]
 
 
 def _patience_spent(config: TrainConfig, best: dict[str, Any] | None, episode: int) -> bool:
@@ -245,7 +247,7 @@ def _checkpoint(
 
 def final_evaluation(config: TrainConfig, learned: Any, run: RunDirectory) -> dict[str, Any]:
     """The learner and each baseline on the same evaluation seeds of the training network."""
-    seeds = config.evaluation_seeds()
+    seeds = evaluation_seeds(config.eval_episodes)
     env_config = config.env
     results = {"learned": evaluate(learned, env_config, seeds)}
     for name in config.baselines:

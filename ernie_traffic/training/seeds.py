@@ -15,10 +15,6 @@ from ernie_traffic.training.loop import TrainResult, train
 from ernie_traffic.utils.io import atomic_write_json
 
 
-def _train_one(config: TrainConfig, run_dir: Path, resume: bool) -> TrainResult:
-    return train(config, run_dir, resume=resume)
-
-
 def train_seeds(
     config: TrainConfig, seeds: list[int], resume: bool = False, workers: int | None = None
 ) -> tuple[Path, list[TrainResult], dict[str, Any]]:
@@ -29,7 +25,7 @@ def train_seeds(
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = [
-            pool.submit(_train_one, config.model_copy(update={"seed": seed}), parent / f"seed{seed}", resume)
+            pool.submit(train, config.model_copy(update={"seed": seed}), parent / f"seed{seed}", resume)
             for seed in seeds
         ]
         results = [f.result() for f in futures]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ernie_traffic.controllers import classical_controller, load_controller
+from ernie_traffic.controllers import classical_controller
+from ernie_traffic.controllers.learned import load_controller
 from ernie_traffic.evaluation import evaluate, evaluation_seeds
 from ernie_traffic.training.config import TrainConfig
 from ernie_traffic.training.loop import train

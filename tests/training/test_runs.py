@@ -8,7 +8,7 @@ import itertools
 import pytest
 import torch
 
-from ernie_traffic.controllers import load_controller
+from ernie_traffic.controllers.learned import load_controller
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.runs import RunDirectory, load_torch
 from ernie_traffic.training.config import TrainConfig
