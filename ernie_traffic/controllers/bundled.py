@@ -1,4 +1,4 @@
-"""An exported controller bundle as a stress-test controller: its ONNX policy, run by
+"""An exported controller bundle as a controller (evaluate, stress tests): its ONNX policy, run by
 ``ernie_deploy.ControllerRuntime``, fed the observations the (perturbed) environment produces.
 
 The environment's observations, not the runtime's own assembly from detector readings, are what
