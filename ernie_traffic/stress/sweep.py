@@ -151,6 +151,7 @@ def expand_cells(sweep: Sweep) -> list[dict[str, Any]]:
                         "seed": seed,
                         "network": level if perturbation == NETWORK else sweep.network,
                         "horizon": plan.horizon,
+                        "traffic": plan.traffic,
                         "lipschitz_epsilon": plan.lipschitz_epsilon,
                     }
                 )
