@@ -36,7 +36,10 @@ def main() -> None:
             delays = []
             for perturbations in CONDITIONS.values():
                 config = TrafficEnvConfig(
-                    network=args.network, decision_interval=interval, perturbations=perturbations
+                    network=args.network,
+                    decision_interval=interval,
+                    perturbations=perturbations,
+                    detector_length=None,  # whole-lane detectors, as docs/benchmarks.md recorded it
                 )
                 result = evaluate(classical_controller(name, args.network), config, seeds)
                 delays.append(f"{result['mean']['mean_delay']:.1f}")

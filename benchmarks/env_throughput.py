@@ -59,6 +59,7 @@ def run_ours(seed: int, control: str = "agents", record: list | None = None) -> 
             decision_interval=DECISION_INTERVAL,
             control=control,
             red_clearance=0,  # sumo-rl's timing: 3 s yellow, no red clearance
+            detector_length=None,  # sumo-rl reads whole lanes
         )
     )
     rng = np.random.default_rng(seed)

@@ -23,8 +23,16 @@ POLICY_FORMAT = 1
 POLICY_KEYS = ("format", "algo", "network", "outputs", "spec", "hidden", "pad_value", "state_dict")
 
 
-def policy_record(algo: str, network: str, outputs: str, net: SharedAgentNet, hidden: list[int]) -> dict:
-    """What ``policy.pt`` holds: enough to rebuild the network without the training code."""
+def policy_record(
+    algo: str,
+    network: str,
+    outputs: str,
+    net: SharedAgentNet,
+    hidden: list[int],
+    sensing: dict[str, float | None] | None = None,
+) -> dict:
+    """What ``policy.pt`` holds: enough to rebuild the network without the training code, and the
+    environment settings it was trained with (``TrafficEnvConfig.sensing``; None: unchecked)."""
     return {
         "format": POLICY_FORMAT,
         "algo": algo,
@@ -33,6 +41,7 @@ def policy_record(algo: str, network: str, outputs: str, net: SharedAgentNet, hi
         "spec": net.spec.to_dict(),
         "hidden": list(hidden),
         "pad_value": net.pad_value,
+        "sensing": sensing,
         # copies: a record kept while training goes on (the best policy so far) must not follow the net
         "state_dict": {name: tensor.detach().clone() for name, tensor in net.state_dict().items()},
     }
@@ -51,6 +60,7 @@ class LearnedController:
     network: str
     outputs: str  # "q_values" or "logits"
     net: SharedAgentNet
+    sensing: dict[str, float | None] | None = None  # TrafficEnvConfig.sensing() of its training
     control: str = "agents"
     additional_files: tuple[str, ...] = ()
     _env: Any = field(default=None, repr=False)
@@ -79,6 +89,14 @@ class LearnedController:
                 f"policy {self.name!r} was trained on intersections {list(self.spec.agents)}, "
                 f"the environment has {list(agents)}"
             )
+        if self.sensing is not None:
+            here = env.config.sensing()
+            for name, trained in self.sensing.items():
+                if here.get(name) != trained:
+                    raise UserInputError(
+                        f"policy {self.name!r} was trained with {name} {trained}, the environment "
+                        f"has {here.get(name)}: set {name}: {trained} in the environment's config"
+                    )
         for agent, dim in zip(agents, self.spec.obs_dims, strict=True):
             if env.observation_space(agent).shape[0] != dim:
                 raise UserInputError(f"policy {self.name!r}: observation of {agent} has a different length")
@@ -101,7 +119,9 @@ def controller_from_record(record: dict, name: str) -> LearnedController:
     net = SharedAgentNet(spec, record["hidden"], pad_value=record["pad_value"])
     net.load_state_dict(record["state_dict"])
     net.eval()
-    return LearnedController(name, record["algo"], record["network"], record["outputs"], net)
+    return LearnedController(
+        name, record["algo"], record["network"], record["outputs"], net, sensing=record.get("sensing")
+    )
 
 
 def load_controller(run_dir: str | Path) -> LearnedController:

@@ -51,7 +51,7 @@ def env_config_for(cell: dict[str, Any], work_dir: Path) -> Any:
     from ernie_traffic.envs.traffic import PerturbationConfig, TrafficEnvConfig
 
     perturbation = cell["perturbation"]
-    fields: dict[str, Any] = {"network": cell["network"], "perturbations": []}
+    fields: dict[str, Any] = {**cell["traffic"], "network": cell["network"], "perturbations": []}
     if perturbation == TURNING_MIX:
         from ernie_traffic.scenarios import resolve_scenario
         from ernie_traffic.scenarios.variants import turning_mix_variant

@@ -4,6 +4,7 @@ A plan is a YAML file (or the built-in :data:`DEFAULT_PLAN`)::
 
     seeds: [0, 1, 2]
     horizon: 900            # simulated seconds per cell (default: the scenario's demand hour)
+    traffic: {detector_length: null}   # environment settings of every cell (default: TrafficEnvConfig's)
     metric: mean_delay      # the headline metric of the report's ranking
     families:
       - name: speed
@@ -30,7 +31,7 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ernie_traffic.utils.config_files import build_config, read_mapping
 
@@ -38,6 +39,7 @@ OBSERVATION_ATTACK = "observation_attack"
 NETWORK = "network"
 TURNING_MIX = "turning_mix"
 RUNNER_KINDS = (OBSERVATION_ATTACK, NETWORK, TURNING_MIX)  # applied by the stress runner, not the env
+CELL_ENV_FIELDS = ("network", "route_files", "perturbations", "episode_seconds", "control")
 METRICS = (
     "mean_delay",
     "mean_travel_time",
@@ -116,6 +118,22 @@ class StressPlan(BaseModel):
         description="Radius of the ball in which a learned controller's Lipschitz constant is measured.",
     )
     families: list[Family] = Field(min_length=1)
+    traffic: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Traffic: TrafficEnvConfig fields every cell's environment starts from, e.g. "
+        "{detector_length: null} for controllers trained on whole-lane detectors; the cell sets "
+        f"{', '.join(CELL_ENV_FIELDS)}.",
+    )
+
+    @field_validator("traffic")
+    @classmethod
+    def _traffic_fields(cls, traffic: dict[str, Any]) -> dict[str, Any]:
+        from ernie_traffic.envs.traffic.config import TrafficEnvConfig
+
+        if set_by_cell := sorted(set(traffic) & set(CELL_ENV_FIELDS)):
+            raise ValueError(f"traffic: {', '.join(set_by_cell)} are set by each cell")
+        TrafficEnvConfig.model_validate(traffic)  # unknown fields and bad values fail here
+        return traffic
 
     @model_validator(mode="after")
     def _unique_and_known(self) -> StressPlan:

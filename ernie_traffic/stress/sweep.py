@@ -174,6 +174,7 @@ def _traffic_cells(sweep: Sweep) -> list[dict[str, Any]]:
                         "seed": seed,
                         "network": level if perturbation == NETWORK else sweep.network,
                         "horizon": plan.horizon,
+                        "traffic": plan.traffic,
                         "lipschitz_epsilon": plan.lipschitz_epsilon,
                     }
                 )

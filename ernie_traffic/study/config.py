@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ernie_traffic.algorithms.regularization import RegularizerName
 from ernie_traffic.controllers.classical import ClassicalName
 from ernie_traffic.errors import UserInputError
-from ernie_traffic.stress.plan import StressPlan
+from ernie_traffic.stress.plan import CELL_ENV_FIELDS, StressPlan
 from ernie_traffic.training.config import TrainConfig
 from ernie_traffic.utils.config_files import build_config, read_mapping, validation_message
 
@@ -125,6 +125,12 @@ class Study(BaseModel):
         if clash := sorted(set(self.recipes) & set(self.controllers)):
             raise ValueError(f"recipe names must differ from controller names: {', '.join(clash)}")
         return self
+
+    def stress_plan(self) -> StressPlan:
+        """``stress`` with the environment settings of ``training.env`` (detectors, timing) under
+        its own ``traffic``: every controller is stressed with the sensors its recipes trained on."""
+        trained = {k: v for k, v in (self.training.get("env") or {}).items() if k not in CELL_ENV_FIELDS}
+        return self.stress.model_copy(update={"traffic": {**trained, **self.stress.traffic}})
 
     def train_config(self, recipe: str, seed: int, runs_dir: Path) -> TrainConfig:
         """The full training config of one run of ``recipe`` (run directory ``runs_dir/recipe/seed<N>``).

@@ -91,7 +91,7 @@ def study_sweep(study: Study, out: str | os.PathLike[str]) -> Sweep:
     fields = {
         "network": study.network,
         "controllers": [*runs, *study.controllers],
-        "plan": study.stress.model_dump(),
+        "plan": study.stress_plan().model_dump(),
         "title": title,
         "groups": groups,
         "reference": study.reference,
@@ -104,7 +104,7 @@ def validate_study(study: Study) -> None:
     trained runs themselves are checked by the sweep once they exist)."""
     # The sweep's checks of networks and families need a controller; any classical one will do.
     controllers = list(study.controllers) or ["fixed-time"]
-    fields = {"network": study.network, "controllers": controllers, "plan": study.stress.model_dump()}
+    fields = {"network": study.network, "controllers": controllers, "plan": study.stress_plan().model_dump()}
     validate_sweep(build_config(Sweep, fields, "study"))
 
 

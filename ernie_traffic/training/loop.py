@@ -209,7 +209,12 @@ def train(
 def _policy(config: TrainConfig, learner: Learner) -> dict[str, Any]:
     outputs = get_algorithm(config.algo).outputs
     return policy_record(
-        config.algo, config.env.network, outputs, learner.policy_net, config.algo_config.hidden
+        config.algo,
+        config.env.network,
+        outputs,
+        learner.policy_net,
+        config.algo_config.hidden,
+        sensing=config.env.sensing(),
     )
 
 

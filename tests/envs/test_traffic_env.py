@@ -86,9 +86,10 @@ def test_metrics_agree_with_sumo_statistics(tmp_path):
     assert ours["mean_waiting_time"] == pytest.approx(float(trips.get("waitingTime")), abs=0.006)
 
 
-def test_observations_are_the_detector_readings_of_sumo_lanes(env):
+def test_observations_are_the_detector_readings_of_sumo_lanes():
     """Whole-lane detectors: each count is SUMO's vehicles on the lane, each queue its halting vehicles,
     and the vector is ernie_deploy.features.build_observation of those readings and the timer."""
+    env = make_env(episode_seconds=300, detector_length=None)
     env.reset(seed=0)
     for _ in range(20):
         obs, *_ = env.step({a: 1 for a in env.agents})
@@ -103,6 +104,7 @@ def test_observations_are_the_detector_readings_of_sumo_lanes(env):
         )
         np.testing.assert_array_equal(obs[agent], expected)
     assert sum(o[env.layouts[a].detector_slice].sum() for a, o in obs.items()) > 0
+    env.close()
 
 
 def test_sumo_shows_what_the_timer_decides():
@@ -237,7 +239,7 @@ def test_traci_backend_gives_the_same_episode_as_libsumo():
 
 @pytest.mark.parametrize("reward", ["queue", "pressure", "diff-waiting-time"])
 def test_rewards_follow_the_lanes(reward):
-    env = make_env(reward=reward, episode_seconds=200)
+    env = make_env(reward=reward, episode_seconds=200, detector_length=None)  # whole-lane readings
     env.reset(seed=0)
     for _ in range(25):
         _, rewards, *_ = env.step({a: 0 for a in env.agents})

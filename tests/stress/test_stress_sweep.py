@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -226,3 +227,24 @@ def test_speed_swept_by_value_on_both_sides_of_nominal(tmp_path):
         "family 'noise': observation_noise: sigma = -0.1 is out of range",
         "family 'broken': detector_failure: fraction = 1.5 is out of range",
     ]
+
+
+def test_plan_traffic_settings_reach_every_cell_and_cell_fields_are_refused():
+    plan = StressPlan.model_validate(
+        {
+            "seeds": [0],
+            "traffic": {"detector_length": None, "yellow_time": 4},
+            "families": [{"name": "noise", "perturbation": "observation_noise", "levels": [0.5]}],
+        }
+    )
+    cells = expand_cells(Sweep(network="grid2x2", controllers=["max-pressure"], plan=plan))
+    configs = [env_config_for(cell, Path(".")) for cell in cells]
+    assert [(c.detector_length, c.yellow_time) for c in configs] == [(None, 4.0)] * 2
+    assert [len(c.perturbations) for c in configs] == [0, 1]
+    for traffic, problem in (
+        ({"network": "grid3x3"}, "network are set by each cell"),
+        ({"detector_lenght": 50}, "detector_lenght"),
+        ({"detector_length": -1}, "greater than 0"),
+    ):
+        with pytest.raises(ValueError, match=problem):
+            StressPlan.model_validate({"traffic": traffic, "families": plan.model_dump()["families"]})

@@ -18,6 +18,7 @@ from ernie_traffic.study.config import STUDIES_DIR
 from ernie_traffic.study.run import (
     TRAININGS_FILE,
     prepare_study_directory,
+    study_sweep,
     train_cell,
     training_cells,
     validate_study,
@@ -190,3 +191,20 @@ def test_ray_backend_runs_the_same_study(studied, tmp_path):
     assert json.loads((tmp_path / "ray" / PROVENANCE_FILE).read_text())[0]["backend"] == "ray"
     again = run_study(load_study("tiny"), tmp_path / "ray", backend="ray", workers=2, report=False)
     assert again.trainings == [] and again.cells == []
+
+
+def test_stress_cells_get_the_detectors_the_recipes_trained_on():
+    """A study whose recipes train on whole-lane detectors stresses every controller with them (the
+    plan's own ``traffic`` settings win), so a learned controller meets the sensors it learned."""
+    from ernie_traffic.stress.cells import env_config_for
+    from ernie_traffic.stress.sweep import expand_cells
+
+    study = load_study("grid2x2-robustness")
+    assert study.training["env"] == {"detector_length": None}
+    cells = expand_cells(study_sweep(study, "unused"))
+    assert {env_config_for(cell, Path(".")).detector_length for cell in cells} == {None}
+    zoned = study.model_copy(
+        update={"stress": study.stress.model_copy(update={"traffic": {"detector_length": 40}})}
+    )
+    assert zoned.stress_plan().traffic == {"detector_length": 40}
+    assert load_study("grid2x2-zones").stress_plan().traffic == {}  # the default: 100 m zones

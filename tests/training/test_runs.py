@@ -116,6 +116,24 @@ def test_run_directory_holds_config_metrics_policy_and_evaluation(tmp_path):
     assert scores.shape == (1, controller.observation_spec[agent]["n_actions"])
 
 
+def test_a_policy_refuses_an_environment_with_other_detectors_or_decision_interval(tmp_path):
+    from ernie_traffic.envs.traffic import TrafficSignalEnv
+    from ernie_traffic.evaluation import evaluate
+
+    config = tiny_config(tmp_path, episodes=1, reg="none", validation_episodes=0)
+    controller = load_controller(train(config).run_dir)
+    assert controller.sensing == config.env.sensing()
+    for change, expected in (
+        ({"detector_length": None}, "detector_length 100.0"),
+        ({"decision_interval": 2}, "decision_interval 5.0"),
+    ):
+        env = TrafficSignalEnv(config.env.model_copy(update=change))
+        with pytest.raises(UserInputError, match=f"trained with {expected}, the environment has"):
+            controller.reset(env)
+        env.close()
+    assert evaluate(controller, config.env, [0])["mean"]["mean_delay"] > 0  # its own sensing runs
+
+
 def test_config_round_trips_through_yaml(tmp_path):
     config = tiny_config(tmp_path, algo="coma", reg="gaussian", seed=7, name="x")
     config.regularizer.weight = 0.25

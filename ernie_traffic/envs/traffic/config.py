@@ -20,6 +20,10 @@ class PerturbationConfig(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+# What a trained policy saw and how often it decided: see TrafficEnvConfig.sensing.
+SENSING_FIELDS = ("detector_length", "decision_interval", "max_green")
+
+
 class TrafficEnvConfig(BaseModel):
     """Everything that defines a traffic-signal episode."""
 
@@ -39,7 +43,10 @@ class TrafficEnvConfig(BaseModel):
     min_green: float = Field(5.0, ge=0, description="a green is held at least this long (s)")
     max_green: float = Field(60.0, gt=0, description="a green is ended after this long (s)")
     detector_length: float | None = Field(
-        None, gt=0, description="lane-area detector length from the stop line (m); default: whole lane"
+        100.0,
+        gt=0,
+        description="lane-area detector length from the stop line (m), a radar or video zone; "
+        "None: the whole lane",
     )
     reward: str = Field("queue", description="reward function name (see REWARDS)")
     control: Literal["agents", "fixed_time", "actuated"] = Field(
@@ -50,6 +57,11 @@ class TrafficEnvConfig(BaseModel):
     gui: bool = False
     time_to_teleport: float = Field(300.0, description="SUMO --time-to-teleport (s); negative disables")
     seed: int = 0
+
+    def sensing(self) -> dict[str, float | None]:
+        """The settings a trained policy's observations and decision timing depend on: a policy
+        acts only in an environment with the same (``LearnedController.reset`` checks)."""
+        return {name: getattr(self, name) for name in SENSING_FIELDS}
 
     @model_validator(mode="after")
     def _check(self) -> TrafficEnvConfig:
