@@ -98,7 +98,11 @@ def classical_results(network: str, env: TrafficEnvConfig, eval_seeds: list[int]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--networks", default="grid2x2", help="comma-separated networks")
-    parser.add_argument("--learners", default="qcombo:none,qcombo:ernie", help="algo:reg pairs")
+    parser.add_argument(
+        "--learners",
+        default="qcombo:none,qcombo:ernie",
+        help="algo:reg pairs, each optionally :episodes (e.g. coma:none:40; default: --episodes)",
+    )
     parser.add_argument("--seeds", default="0,1,2", help="training seeds")
     parser.add_argument("--config", type=Path, default=None, help="TrainConfig YAML the runs start from")
     parser.add_argument("--episodes", type=int, default=None, help="training episodes (default: config's)")
@@ -112,7 +116,11 @@ def main() -> None:
     base = load_config(TrainConfig, args.config) if args.config else TrainConfig()
     eval_seeds = evaluation_seeds(args.eval_seeds)
     seeds = [int(s) for s in args.seeds.split(",")]
-    learners = [tuple(pair.split(":")) for pair in args.learners.split(",") if pair]
+    learner_episodes = {}
+    for spec in filter(None, args.learners.split(",")):
+        algo, reg, *episodes = spec.split(":")
+        learner_episodes[algo, reg] = int(episodes[0]) if episodes else args.episodes
+    learners = list(learner_episodes)
     jobs = {}
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=args.workers, mp_context=context) as pool:
@@ -121,8 +129,8 @@ def main() -> None:
             for algo, reg in learners:
                 for seed in seeds:
                     update = {"env": env, "algo": algo, "reg": reg, "seed": seed, "eval_episodes": 0}
-                    if args.episodes:
-                        update["episodes"] = args.episodes
+                    if learner_episodes[algo, reg]:
+                        update["episodes"] = learner_episodes[algo, reg]
                     config = base.model_copy(update=update)
                     run_dir = args.out / network / f"{algo}-{reg}" / f"seed{seed}"
                     jobs[network, algo, reg, seed] = pool.submit(
