@@ -208,3 +208,8 @@ def test_stress_cells_get_the_detectors_the_recipes_trained_on():
     )
     assert zoned.stress_plan().traffic == {"detector_length": 40}
     assert load_study("grid2x2-zones").stress_plan().traffic == {}  # the default: 100 m zones
+
+
+@pytest.mark.parametrize("name", sorted(path.stem for path in STUDIES_DIR.glob("*.yaml")))
+def test_every_shipped_study_is_valid(name):
+    validate_study(load_study(name))  # one UserInputError listing every problem, else None
