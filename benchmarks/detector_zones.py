@@ -14,24 +14,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 from pathlib import Path
 
+from train_quality import cpu_seconds  # this folder is on the path of a script run from it
+
+from ernie_traffic.runs import RunDirectory
 from ernie_traffic.training.config import TrainConfig
 from ernie_traffic.training.loop import train
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+from ernie_traffic.utils.io import atomic_write_json
 
 
 def run_length(length: float | None, args: argparse.Namespace) -> dict:
     """Train and evaluate one detector length (or load its finished run)."""
     name = f"zone-{'lane' if length is None else f'{length:g}'}-{args.reg}-seed{args.seed}"
-    run_dir = args.out / name
-    if (run_dir / "evaluation.json").is_file() and (run_dir / "cpu.json").is_file():
-        cpu = json.loads((run_dir / "cpu.json").read_text())["cpu_s"]
+    run = RunDirectory(args.out / name)
+    cpu_file = run.path / "cpu.json"
+    if run.evaluation.is_file() and cpu_file.is_file():
+        cpu = json.loads(cpu_file.read_text())["cpu_s"]
     else:
         config = TrainConfig.model_validate(
             {
@@ -46,12 +45,11 @@ def run_length(length: float | None, args: argparse.Namespace) -> dict:
             }
         )
         began = cpu_seconds()
-        train(config, resume=(run_dir / "checkpoint.pt").is_file())
+        train(config, resume=run.checkpoint.is_file())
         cpu = cpu_seconds() - began
-        (run_dir / "cpu.json").write_text(json.dumps({"cpu_s": cpu}))
-    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    validation = [m["validation_delay"] for m in metrics]
-    evaluation = json.loads((run_dir / "evaluation.json").read_text())
+        atomic_write_json(cpu_file, {"cpu_s": cpu})
+    validation = [m["validation_delay"] for m in run.read_metrics()]
+    evaluation = json.loads(run.evaluation.read_text())
     return {
         "length": "whole lane" if length is None else f"{length:g} m",
         "best_validation": min(validation),
