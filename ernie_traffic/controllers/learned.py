@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ernie_traffic.envs.traffic.config import SENSING_FIELDS
 from ernie_traffic.errors import UserInputError, first_line
 from ernie_traffic.models.networks import AgentPolicy, MultiAgentSpec, SharedAgentNet, pad_observations
 from ernie_traffic.runs import RunDirectory, load_torch, require_keys, save_torch
@@ -92,10 +93,10 @@ class LearnedController:
         if self.sensing is not None:
             here = env.config.sensing()
             for name, trained in self.sensing.items():
-                if here.get(name) != trained:
+                if here[name] != trained:
                     raise UserInputError(
                         f"policy {self.name!r} was trained with {name} {trained}, the environment "
-                        f"has {here.get(name)}: set {name}: {trained} in the environment's config"
+                        f"has {here[name]}: set {name}: {trained} in the environment's config"
                     )
         for agent, dim in zip(agents, self.spec.obs_dims, strict=True):
             if env.observation_space(agent).shape[0] != dim:
@@ -136,7 +137,24 @@ def load_controller(run_dir: str | Path) -> LearnedController:
     require_keys(source, record, POLICY_KEYS, what="policy")
     if record["format"] != POLICY_FORMAT:
         raise UserInputError(f"{source}: unsupported policy format {record['format']!r}")
+    _check_sensing(source, record.get("sensing"))
     try:
         return controller_from_record(record, name=f"{record['algo']} ({run.path.name})")
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:  # a network of another shape or version
         raise UserInputError(f"{source}: policy does not build its network: {first_line(exc)}") from exc
+
+
+def _check_sensing(source: Path, sensing: Any) -> None:
+    """A policy file's ``sensing``: absent (recorded before it existed), or the settings of
+    ``TrafficEnvConfig.sensing`` as numbers or None."""
+    if sensing is None:
+        return
+    if (
+        not isinstance(sensing, dict)
+        or set(sensing) != set(SENSING_FIELDS)
+        or not all(value is None or isinstance(value, int | float) for value in sensing.values())
+    ):
+        raise UserInputError(
+            f"{source}: policy 'sensing' must map {', '.join(SENSING_FIELDS)} to numbers or null, "
+            f"not {sensing!r:.80}"
+        )

@@ -134,6 +134,21 @@ def test_a_policy_refuses_an_environment_with_other_detectors_or_decision_interv
     assert evaluate(controller, config.env, [0])["mean"]["mean_delay"] > 0  # its own sensing runs
 
 
+def test_a_crafted_sensing_record_is_one_error_line_naming_the_policy_file(tmp_path):
+    from ernie_traffic.runs import save_torch
+
+    run = RunDirectory(train(tiny_config(tmp_path, episodes=1, reg="none", validation_episodes=0)).run_dir)
+    record = load_torch(run.policy)
+    for sensing in ("__import__('os')", {"detector_length": 100.0}, {**record["sensing"], "max_green": [60]}):
+        save_torch(run.policy, {**record, "sensing": sensing})
+        with pytest.raises(
+            UserInputError, match=rf"^{run.policy}: policy 'sensing' must map detector_length"
+        ):
+            load_controller(run.path)
+    save_torch(run.policy, {**record, "sensing": None})  # recorded before policies kept their sensing
+    assert load_controller(run.path).sensing is None
+
+
 def test_config_round_trips_through_yaml(tmp_path):
     config = tiny_config(tmp_path, algo="coma", reg="gaussian", seed=7, name="x")
     config.regularizer.weight = 0.25
