@@ -68,6 +68,19 @@ class BundleController:
         problem = self.misfit(env.cabinet)
         if problem:
             raise UserInputError(problem)
+        # The environment's observations must be the ones the bundle was exported for: the same
+        # detectors (ids, lengths: capacities) and max green, read at the same decision interval.
+        if env.config.decision_interval != self.bundle.decision_interval_s:
+            raise UserInputError(
+                f"bundle {self.bundle.root}: decides every {self.bundle.decision_interval_s:g} s, "
+                f"the environment every {env.config.decision_interval:g} s"
+            )
+        for agent, spec in self.bundle.intersections.items():
+            if env.layouts[agent] != spec.layout:
+                raise UserInputError(
+                    f"bundle {self.bundle.root}: intersection {agent}'s detectors or max green differ "
+                    f"from the environment's (a bundle exported with another detector_length?)"
+                )
         self.runtime.reset()
         self._env = env
 

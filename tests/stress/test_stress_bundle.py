@@ -91,3 +91,22 @@ def test_bundle_is_validated_like_a_run_directory(qcombo_bundle, tmp_path):
         validate_sweep(tiny_sweep(controllers=["fixed-time", str(tampered)]))
     (line,) = str(excinfo.value).splitlines()
     assert onnx_file.name in line
+
+
+def test_bundle_refuses_an_environment_with_other_detectors_or_decision_interval(qcombo_bundle):
+    from ernie_traffic.controllers.bundled import load_bundle_controller
+    from ernie_traffic.envs.traffic import TrafficEnvConfig, TrafficSignalEnv
+
+    controller = load_bundle_controller(qcombo_bundle)
+    for change, problem in (
+        ({"detector_length": None}, "intersection .*'s detectors or max green differ"),
+        ({"max_green": 40}, "intersection .*'s detectors or max green differ"),
+        ({"decision_interval": 2}, "decides every 5 s, the environment every 2 s"),
+    ):
+        env = TrafficSignalEnv(TrafficEnvConfig(network="grid2x2", **change))
+        with pytest.raises(UserInputError, match=problem):
+            controller.reset(env)
+        env.close()
+    env = TrafficSignalEnv(TrafficEnvConfig(network="grid2x2"))  # the environment it was exported from
+    controller.reset(env)
+    env.close()
