@@ -134,7 +134,7 @@ def main() -> None:
                     config = base.model_copy(update=update)
                     run_dir = args.out / network / f"{algo}-{reg}" / f"seed{seed}"
                     jobs[network, algo, reg, seed] = pool.submit(
-                        train_and_evaluate, config, run_dir, eval_seeds
+                        train_and_evaluate, config, run_dir, eval_seeds, args.budget_minutes
                     )
         classical = {
             network: classical_results(
@@ -152,7 +152,7 @@ def main() -> None:
         for algo, reg in learners:
             runs = [results[network, algo, reg, s] for s in seeds]
             delays = [r["mean_delay"] for r in runs]
-            mean, std = statistics.fmean(delays), statistics.pstdev(delays)
+            mean, std = statistics.fmean(delays), statistics.stdev(delays) if len(delays) > 1 else 0.0
             cpu = statistics.fmean(r["cpu_minutes"] for r in runs)
             print(
                 f"{algo + '/' + reg:24s} {mean:7.1f} ± {std:4.1f} {max(delays):10.1f}"
