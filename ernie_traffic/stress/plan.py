@@ -48,7 +48,6 @@ METRICS = (
     "unfinished",
     "episode_return",
 )
-LAB_METRICS = ("episode_return",)  # the lab's cells: mean per-agent return of the cell's episodes
 HIGHER_IS_BETTER = {"throughput", "episode_return"}
 
 
