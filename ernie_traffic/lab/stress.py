@@ -20,8 +20,8 @@ import numpy as np
 from pydantic import ValidationError
 
 from ernie_traffic.errors import UserInputError
-from ernie_traffic.stress.cells import BASELINE, cell_key, mean_lipschitz
-from ernie_traffic.stress.plan import OBSERVATION_ATTACK, Family, StressPlan
+from ernie_traffic.stress.cells import StressCell, cell_key, mean_lipschitz
+from ernie_traffic.stress.plan import BASELINE, OBSERVATION_ATTACK, Family, StressPlan
 from ernie_traffic.stress.sweep import DOMAINS, Domain, Sweep
 
 RANDOM = "random"
@@ -30,20 +30,12 @@ LAB_PERTURBATIONS = (OBSERVATION_NOISE, OBSERVATION_ATTACK)
 
 
 @dataclass(frozen=True)
-class LabCell:
-    """One run (``run`` None: the random policy) of a controller in the sweep's ``env`` under one
-    perturbation level (``perturbation`` None: the baseline), one seed, ``episodes`` episodes."""
+class LabCell(StressCell):
+    """One run of the controller (None: the random policy), ``episodes`` episodes in the sweep's env."""
 
-    key: str
-    controller: str
     run: str | None
-    family: str
-    perturbation: str | None
-    level: float | str | None
-    seed: int
     episodes: int
     env: dict[str, Any]
-    lipschitz_epsilon: float
 
 
 def controller_runs(controller: str) -> list[str]:
@@ -191,12 +183,8 @@ def expand_lab_cells(sweep: Sweep) -> list[LabCell]:
     cells = []
     for controller in sweep.controllers:
         runs: list[str | None] = [*controller_runs(controller)] or [None]
-        levels: list[tuple[str, str | None, Any]] = [(BASELINE, None, None)]
-        for family in plan.families:
-            if family.perturbation == OBSERVATION_ATTACK and controller == RANDOM:
-                continue
-            levels += [(family.name, family.perturbation, level) for level in family.levels]
-        for family_name, perturbation, level in levels:
+        for family_name, family, level in plan.cell_levels(attackable=controller != RANDOM):
+            perturbation = family.perturbation if family else None
             for run in runs:
                 for seed in plan.seeds:
                     key = cell_key(controller, family_name, level, seed)
@@ -267,20 +255,17 @@ def run_lab_cell(cell: LabCell) -> dict[str, float]:
     }
 
 
-def lab_misfit(sweep: Sweep) -> str | None:
-    if sweep.env is None:
-        return "env is given for lab sweeps and only for them"
-    if sweep.plan.horizon is not None:
-        return "horizon applies to traffic sweeps; a lab cell runs plan.episodes episodes"
-    return None
-
-
 DOMAINS["lab"] = Domain(
     expand_lab_cells,
     lab_sweep_problems,
     run_lab_cell,
     metrics=("episode_return",),  # mean per-agent return of the cell's episodes
-    misfit=lab_misfit,
+    takes_env=True,
+    plan_misfit=lambda plan: (
+        None
+        if plan.horizon is None
+        else "horizon applies to traffic sweeps; a lab cell runs plan.episodes episodes"
+    ),
     level_setting=lab_level_setting,
     controller_name=controller_label,
     run_family=lambda controller: None,  # runs pooled under a label are one controller already

@@ -1,9 +1,8 @@
 """One cell of a sweep: a controller, a perturbation at one severity level, one seed, one simulation.
 
 A cell is a frozen :class:`TrafficCell` of JSON-able fields (it travels to worker processes and Ray
-tasks, and its fields open its record in the results file); :func:`run_cell` is what a worker executes.
-It goes through the single evaluation path, ``ernie_traffic.evaluation.run_episode``, like every other
-user of a controller.
+tasks; its fields open its record in the results file); :func:`run_cell` is what a worker executes,
+through the single evaluation path, ``ernie_traffic.evaluation.run_episode``.
 """
 
 from __future__ import annotations
@@ -22,30 +21,34 @@ from ernie_traffic.stress.adversaries import (
     load_global_q,
     lowest_score_adversary,
 )
-from ernie_traffic.stress.plan import METRICS, OBSERVATION_ATTACK, RUNNER_KINDS, TURNING_MIX
+from ernie_traffic.stress.plan import BASELINE, METRICS, OBSERVATION_ATTACK, RUNNER_KINDS, TURNING_MIX
 
-BASELINE = "baseline"
 LIPSCHITZ_SAMPLES = 64  # observations per intersection fed to the Lipschitz estimate
 
 
 @dataclass(frozen=True)
-class TrafficCell:
-    """One controller on one network (``network``: the sweep's, or a ``network`` family's level)
-    under one perturbation level (``perturbation`` None: the baseline), one seed."""
+class StressCell:
+    """A controller at one family level (the baseline: perturbation and level None), one seed."""
 
     key: str
     controller: str
     family: str
     perturbation: str | None
     level: float | str | None
+    seed: int
+    lipschitz_epsilon: float
+
+
+@dataclass(frozen=True)
+class TrafficCell(StressCell):
+    """On ``network``: the sweep's, or a ``network`` family's level."""
+
     params: dict[str, Any]
     scale: str | None
     adversary: str | None
-    seed: int
     network: str
     horizon: float | None
     traffic: dict[str, Any]
-    lipschitz_epsilon: float
 
 
 def cell_key(controller: str, family: str, level: float | str | None, seed: int) -> str:

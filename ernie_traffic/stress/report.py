@@ -27,8 +27,7 @@ import numpy as np
 
 from ernie_traffic.controllers.bundled import is_bundle
 from ernie_traffic.controllers.resolve import is_classical
-from ernie_traffic.stress.cells import BASELINE
-from ernie_traffic.stress.plan import NETWORK, Family, direction
+from ernie_traffic.stress.plan import BASELINE, NETWORK, Family, direction
 from ernie_traffic.stress.summary import CONFIDENCE, NOMINAL_TOLERANCE, Difference, Stat, Summary, summarize
 from ernie_traffic.stress.sweep import (
     PROVENANCE_FILE,

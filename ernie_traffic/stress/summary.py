@@ -13,8 +13,7 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 from ernie_traffic.controllers.resolve import is_classical
-from ernie_traffic.stress.cells import BASELINE
-from ernie_traffic.stress.plan import HIGHER_IS_BETTER, NETWORK, Family
+from ernie_traffic.stress.plan import BASELINE, HIGHER_IS_BETTER, NETWORK, Family
 from ernie_traffic.stress.sweep import Sweep, controller_groups, domain_of
 
 CONFIDENCE = 0.95

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ernie_traffic.controllers.resolve import is_classical, is_run, load_learned
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.stress.adversaries import load_global_q
-from ernie_traffic.stress.cells import BASELINE, TrafficCell, cell_key, perturbation_fields, run_cell
+from ernie_traffic.stress.cells import StressCell, TrafficCell, cell_key, perturbation_fields, run_cell
 from ernie_traffic.stress.plan import (
     METRICS,
     NETWORK,
@@ -42,7 +42,7 @@ from ernie_traffic.stress.plan import (
     Family,
     StressPlan,
 )
-from ernie_traffic.stress.runner import Cell, Progress, run_cells
+from ernie_traffic.stress.runner import Progress, run_cells
 from ernie_traffic.utils.config_files import build_config, read_mapping, save_config
 from ernie_traffic.utils.io import atomic_write_json, read_jsonl
 
@@ -91,7 +91,9 @@ class Sweep(BaseModel):
     @model_validator(mode="after")
     def _fits_domain(self) -> Sweep:
         domain = domain_of(self)
-        if misfit := domain.misfit(self):
+        if domain.takes_env != (self.env is not None):
+            raise ValueError("env is given for lab sweeps and only for them")
+        if misfit := domain.plan_misfit(self.plan):
             raise ValueError(misfit)
         if self.plan.metric not in domain.metrics:
             raise ValueError(f"metric {self.plan.metric!r} is not a {self.domain} metric: {domain.metrics}")
@@ -115,11 +117,12 @@ class Domain:
     that fit it, and how its report names levels, controllers and the setting. Registered in
     :data:`DOMAINS`: traffic's below, the lab's by :mod:`ernie_traffic.lab.stress`."""
 
-    expand: Callable[[Sweep], list[Cell]]
+    expand: Callable[[Sweep], list[StressCell]]
     problems: Callable[[Sweep], list[str]]  # every reason not to run the sweep, before any cell runs
-    run_cell: Callable[[Cell], dict[str, float]]
+    run_cell: Callable[[Any], dict[str, float]]  # takes the domain's own cells
     metrics: tuple[str, ...]  # what its cells record (each report plot and table shows these)
-    misfit: Callable[[Sweep], str | None]  # why the sweep's env or plan does not fit the domain
+    takes_env: bool  # whether its sweeps describe their environment in ``env``
+    plan_misfit: Callable[[StressPlan], str | None]  # why a plan's settings do not apply to its cells
     level_setting: Callable[[Family, float | str], str]
     controller_name: Callable[[str], str]  # a controller's line when it is a line of its own
     run_family: Callable[[str], str | None]  # the line a controller joins by its path, if any
@@ -135,7 +138,7 @@ def domain_of(sweep: Sweep) -> Domain:
     return DOMAINS[sweep.domain]
 
 
-def expand_cells(sweep: Sweep) -> list[Cell]:
+def expand_cells(sweep: Sweep) -> list[StressCell]:
     """Every (controller, family, level, seed) cell, baseline first."""
     return domain_of(sweep).expand(sweep)
 
@@ -146,13 +149,7 @@ def _traffic_cells(sweep: Sweep) -> list[TrafficCell]:
     plan = sweep.plan
     cells = []
     for controller in sweep.controllers:
-        differentiable = is_run(controller)
-        runs: list[tuple[str, Family | None, float | str | None]] = [(BASELINE, None, None)]
-        for family in plan.families:
-            if family.perturbation == OBSERVATION_ATTACK and not differentiable:
-                continue
-            runs += [(family.name, family, level) for level in family.levels]
-        for family_name, family, level in runs:
+        for family_name, family, level in plan.cell_levels(attackable=is_run(controller)):
             perturbation = family.perturbation if family else None
             for seed in plan.seeds:
                 cells.append(
@@ -309,14 +306,6 @@ def _traffic_level_setting(family: Family, level: float | str) -> str:
     return f"{perturbation.parameter}={value:g}"
 
 
-def _traffic_misfit(sweep: Sweep) -> str | None:
-    if sweep.env is not None:
-        return "env is given for lab sweeps and only for them"
-    if sweep.plan.episodes != 1:
-        return "episodes applies to lab sweeps; a traffic cell is one simulation"
-    return None
-
-
 def _controller_problems(sweep: Sweep, networks: list[str]) -> list[str]:
     from ernie_traffic.stress.compat import incompatibilities
 
@@ -425,7 +414,10 @@ DOMAINS["traffic"] = Domain(
     _traffic_problems,
     run_cell,
     METRICS,
-    _traffic_misfit,
+    False,
+    lambda plan: (
+        None if plan.episodes == 1 else "episodes applies to lab sweeps; a traffic cell is one simulation"
+    ),
     _traffic_level_setting,
     controller_name=lambda c: c if is_classical(c) else Path(c).name,
     run_family=_seed_run_family,
