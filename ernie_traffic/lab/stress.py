@@ -256,9 +256,9 @@ def run_lab_cell(cell: LabCell) -> dict[str, float]:
 
 
 DOMAINS["lab"] = Domain(
-    expand_lab_cells,
-    lab_sweep_problems,
-    run_lab_cell,
+    expand=expand_lab_cells,
+    problems=lab_sweep_problems,
+    run_cell=run_lab_cell,
     metrics=("episode_return",),  # mean per-agent return of the cell's episodes
     takes_env=True,
     plan_misfit=lambda plan: (

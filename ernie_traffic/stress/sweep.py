@@ -410,15 +410,15 @@ def run_sweep(
 
 
 DOMAINS["traffic"] = Domain(
-    _traffic_cells,
-    _traffic_problems,
-    run_cell,
-    METRICS,
-    False,
-    lambda plan: (
+    expand=_traffic_cells,
+    problems=_traffic_problems,
+    run_cell=run_cell,
+    metrics=METRICS,
+    takes_env=False,
+    plan_misfit=lambda plan: (
         None if plan.episodes == 1 else "episodes applies to lab sweeps; a traffic cell is one simulation"
     ),
-    _traffic_level_setting,
+    level_setting=_traffic_level_setting,
     controller_name=lambda c: c if is_classical(c) else Path(c).name,
     run_family=_seed_run_family,
     setting=lambda sweep: (
