@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+import ernie_traffic.lab.stress  # noqa: F401  (plugs in the lab's cells: a sweep directory may hold a lab sweep)
 from ernie_traffic.cli.options import Address, Backend, Workers, check_backend, parse_seeds
 from ernie_traffic.stress import Sweep, expand_cells, load_plan, run_sweep
 from ernie_traffic.stress.runner import finished_keys
@@ -101,7 +102,6 @@ def report(
     ],
 ) -> None:
     """Write OUT/report.html (self-contained) and OUT/report.md from a sweep's results, finished or not."""
-    import ernie_traffic.lab.stress  # noqa: F401  (plugs in the lab's cells: the sweep may be a lab sweep)
     from ernie_traffic.stress.report import write_report
 
     html_path, md_path = write_report(sweep_dir)

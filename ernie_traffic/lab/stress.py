@@ -13,19 +13,29 @@ e.g. one learner's training seeds: its seed band then spans runs and evaluation 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
 
 from ernie_traffic.errors import UserInputError
-from ernie_traffic.stress.cells import BASELINE, cell_key, mean_lipschitz
-from ernie_traffic.stress.plan import OBSERVATION_ATTACK, Family, StressPlan
+from ernie_traffic.stress.cells import StressCell, cell_key, mean_lipschitz
+from ernie_traffic.stress.plan import BASELINE, OBSERVATION_ATTACK, Family, StressPlan
 from ernie_traffic.stress.sweep import DOMAINS, Domain, Sweep
 
 RANDOM = "random"
 OBSERVATION_NOISE = "observation_noise"
 LAB_PERTURBATIONS = (OBSERVATION_NOISE, OBSERVATION_ATTACK)
+
+
+@dataclass(frozen=True)
+class LabCell(StressCell):
+    """One run of the controller (None: the random policy), ``episodes`` episodes in the sweep's env."""
+
+    run: str | None
+    episodes: int
+    env: dict[str, Any]
 
 
 def controller_runs(controller: str) -> list[str]:
@@ -106,9 +116,9 @@ def lab_sweep(
     )
 
 
-def validate_lab_sweep(sweep: Sweep) -> None:
-    """Raise one :class:`UserInputError` listing every problem before any cell runs: families the lab
-    does not sweep, bad levels, missing or unreadable runs, runs whose agents do not fit the env."""
+def lab_sweep_problems(sweep: Sweep) -> list[str]:
+    """Every problem of a lab sweep: families the lab does not sweep, bad levels, a bad env, missing or
+    unreadable runs, runs whose agents do not fit the env."""
     problems = []
     for family in sweep.plan.families:
         if family.perturbation not in LAB_PERTURBATIONS:
@@ -124,7 +134,7 @@ def validate_lab_sweep(sweep: Sweep) -> None:
     try:
         env = evaluation_env(sweep.env or {})
     except (ValidationError, KeyError) as exc:
-        raise UserInputError("\n".join([*problems, f"lab sweep env {sweep.env}: {exc}"])) from exc
+        return [*problems, f"lab sweep env {sweep.env}: {exc}"]
     labels = [controller_label(c) for c in sweep.controllers]
     if repeated := sorted({label for label in labels if labels.count(label) > 1}):
         problems.append(f"controller labels must be distinct: {', '.join(repeated)} repeated")
@@ -134,8 +144,7 @@ def validate_lab_sweep(sweep: Sweep) -> None:
             problems.append(f"{controller}: no run directories after '='")
         for run in controller_runs(controller):
             problems += [f"{run}: {p}" for p in _run_problems(run, expected)]
-    if problems:
-        raise UserInputError("\n".join(problems))
+    return problems
 
 
 def _agent_dims(env: Any) -> tuple[list[int], list[int]]:
@@ -168,34 +177,30 @@ def _run_problems(run: str, expected: tuple[list[int], list[int]]) -> list[str]:
     return []
 
 
-def expand_lab_cells(sweep: Sweep) -> list[dict[str, Any]]:
+def expand_lab_cells(sweep: Sweep) -> list[LabCell]:
     """Every (controller, run, family, level, seed) cell, baseline first; no attack on ``random``."""
     plan = sweep.plan
     cells = []
     for controller in sweep.controllers:
         runs: list[str | None] = [*controller_runs(controller)] or [None]
-        levels: list[tuple[str, str | None, Any]] = [(BASELINE, None, None)]
-        for family in plan.families:
-            if family.perturbation == OBSERVATION_ATTACK and controller == RANDOM:
-                continue
-            levels += [(family.name, family.perturbation, level) for level in family.levels]
-        for family_name, perturbation, level in levels:
+        for family_name, family, level in plan.cell_levels(attackable=controller != RANDOM):
+            perturbation = family.perturbation if family else None
             for run in runs:
                 for seed in plan.seeds:
                     key = cell_key(controller, family_name, level, seed)
                     cells.append(
-                        {
-                            "key": key if len(runs) == 1 else f"{key}|{run}",
-                            "controller": controller,
-                            "run": run,
-                            "family": family_name,
-                            "perturbation": perturbation,
-                            "level": level,
-                            "seed": seed,
-                            "episodes": plan.episodes,
-                            "env": sweep.env,
-                            "lipschitz_epsilon": plan.lipschitz_epsilon,
-                        }
+                        LabCell(
+                            key=key if len(runs) == 1 else f"{key}|{run}",
+                            controller=controller,
+                            run=run,
+                            family=family_name,
+                            perturbation=perturbation,
+                            level=level,
+                            seed=seed,
+                            episodes=plan.episodes,
+                            env=sweep.env,
+                            lipschitz_epsilon=plan.lipschitz_epsilon,
+                        )
                     )
     return cells
 
@@ -220,7 +225,7 @@ class _Recorder:
         return self.learner.act(obs, explore=explore, rng=rng)
 
 
-def run_lab_cell(cell: dict[str, Any]) -> dict[str, float]:
+def run_lab_cell(cell: LabCell) -> dict[str, float]:
     """Evaluate one cell: ``episode_return`` is the mean over its episodes of the mean per-agent return;
     a learned run's unperturbed cell also measures its actors' empirical Lipschitz constant."""
     import torch
@@ -229,27 +234,40 @@ def run_lab_cell(cell: dict[str, Any]) -> dict[str, float]:
     from ernie_traffic.lab.train import load_learner
 
     # The attack's PGD restarts draw from torch's global generator: a cell gives the same numbers anywhere.
-    torch.manual_seed(cell["seed"])
-    env = evaluation_env(cell["env"])
-    if cell["perturbation"] == OBSERVATION_NOISE:
-        env = env.model_copy(update={"observation_noise": float(cell["level"])})
-    if cell["run"] is None:
-        returns = random_policy_returns(env, cell["episodes"], cell["seed"])
+    torch.manual_seed(cell.seed)
+    env = evaluation_env(cell.env)
+    if cell.perturbation == OBSERVATION_NOISE:
+        env = env.model_copy(update={"observation_noise": float(cell.level)})
+    if cell.run is None:
+        returns = random_policy_returns(env, cell.episodes, cell.seed)
         return {"episode_return": float(returns.mean())}
-    _, learner = load_learner(cell["run"])
-    attack = float(cell["level"]) if cell["perturbation"] == OBSERVATION_ATTACK else 0.0
-    if cell["family"] != BASELINE:
-        returns = episode_returns(learner, env, cell["episodes"], cell["seed"], attack_epsilon=attack)
+    _, learner = load_learner(cell.run)
+    attack = float(cell.level) if cell.perturbation == OBSERVATION_ATTACK else 0.0
+    if cell.family != BASELINE:
+        returns = episode_returns(learner, env, cell.episodes, cell.seed, attack_epsilon=attack)
         return {"episode_return": float(returns.mean())}
     recorder = _Recorder(learner)
-    returns = episode_returns(recorder, env, cell["episodes"], cell["seed"])  # type: ignore[arg-type]
+    returns = episode_returns(recorder, env, cell.episodes, cell.seed)  # type: ignore[arg-type]
     observed = list(zip(learner.actors, recorder.seen, strict=True))
     return {
         "episode_return": float(returns.mean()),
-        "lipschitz": mean_lipschitz(observed, cell["lipschitz_epsilon"]),
+        "lipschitz": mean_lipschitz(observed, cell.lipschitz_epsilon),
     }
 
 
 DOMAINS["lab"] = Domain(
-    expand_lab_cells, validate_lab_sweep, run_lab_cell, lab_level_setting, controller_label
+    expand=expand_lab_cells,
+    problems=lab_sweep_problems,
+    run_cell=run_lab_cell,
+    metrics=("episode_return",),  # mean per-agent return of the cell's episodes
+    takes_env=True,
+    plan_misfit=lambda plan: (
+        None
+        if plan.horizon is None
+        else "horizon applies to traffic sweeps; a lab cell runs plan.episodes episodes"
+    ),
+    level_setting=lab_level_setting,
+    controller_name=controller_label,
+    run_family=lambda controller: None,  # runs pooled under a label are one controller already
+    setting=lambda sweep: (f"Environment {sweep.network}", f"{sweep.plan.episodes} episodes per cell"),
 )

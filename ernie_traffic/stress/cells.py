@@ -1,13 +1,14 @@
 """One cell of a sweep: a controller, a perturbation at one severity level, one seed, one simulation.
 
-A cell is a plain JSON-able dict (it travels to worker processes and Ray tasks and is stored in the
-results file); :func:`run_cell` is what a worker executes. It goes through the single evaluation
-path, ``ernie_traffic.evaluation.run_episode``, like every other user of a controller.
+A cell is a frozen :class:`TrafficCell` of JSON-able fields (it travels to worker processes and Ray
+tasks; its fields open its record in the results file); :func:`run_cell` is what a worker executes,
+through the single evaluation path, ``ernie_traffic.evaluation.run_episode``.
 """
 
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +21,34 @@ from ernie_traffic.stress.adversaries import (
     load_global_q,
     lowest_score_adversary,
 )
-from ernie_traffic.stress.plan import OBSERVATION_ATTACK, RUNNER_KINDS, TURNING_MIX
+from ernie_traffic.stress.plan import BASELINE, METRICS, OBSERVATION_ATTACK, RUNNER_KINDS, TURNING_MIX
 
-BASELINE = "baseline"
 LIPSCHITZ_SAMPLES = 64  # observations per intersection fed to the Lipschitz estimate
-# The env's episode metrics as the report names them (the evaluation path calls the return "return").
-METRIC_NAMES = {
-    "mean_delay": "mean_delay",
-    "mean_travel_time": "mean_travel_time",
-    "mean_waiting_time": "mean_waiting_time",
-    "throughput": "throughput",
-    "unfinished": "unfinished",
-    "return": "episode_return",
-}
+
+
+@dataclass(frozen=True)
+class StressCell:
+    """A controller at one family level (the baseline: perturbation and level None), one seed."""
+
+    key: str
+    controller: str
+    family: str
+    perturbation: str | None
+    level: float | str | None
+    seed: int
+    lipschitz_epsilon: float
+
+
+@dataclass(frozen=True)
+class TrafficCell(StressCell):
+    """On ``network``: the sweep's, or a ``network`` family's level."""
+
+    params: dict[str, Any]
+    scale: str | None
+    adversary: str | None
+    network: str
+    horizon: float | None
+    traffic: dict[str, Any]
 
 
 def cell_key(controller: str, family: str, level: float | str | None, seed: int) -> str:
@@ -46,27 +62,27 @@ def perturbation_fields(name: str, scale: str, level: float, params: dict[str, A
     return {"name": name, "level": level if scale == "severity" else 1.0, "params": params}
 
 
-def env_config_for(cell: dict[str, Any], work_dir: Path) -> Any:
+def env_config_for(cell: TrafficCell, work_dir: Path) -> Any:
     """The traffic environment config of a cell: its network and demand, horizon and perturbation."""
     from ernie_traffic.envs.traffic import PerturbationConfig, TrafficEnvConfig
 
-    perturbation = cell["perturbation"]
-    fields: dict[str, Any] = {**cell["traffic"], "network": cell["network"], "perturbations": []}
+    perturbation = cell.perturbation
+    fields: dict[str, Any] = {**cell.traffic, "network": cell.network, "perturbations": []}
     if perturbation == TURNING_MIX:
         from ernie_traffic.scenarios import resolve_scenario
         from ernie_traffic.scenarios.variants import turning_mix_variant
 
-        scenario = resolve_scenario(cell["network"])
-        weights = {cell["params"].get("turn", "left"): float(cell["level"])}
+        scenario = resolve_scenario(cell.network)
+        weights = {cell.params.get("turn", "left"): float(cell.level)}
         variant = turning_mix_variant(
-            scenario, work_dir, weights, seed=cell["seed"], name=f"{scenario.name}_turns"
+            scenario, work_dir, weights, seed=cell.seed, name=f"{scenario.name}_turns"
         )
         fields.update(network=str(variant.net_file), route_files=list(variant.route_files))
     elif perturbation not in (None, *RUNNER_KINDS):
-        config = perturbation_fields(perturbation, cell["scale"], cell["level"], cell["params"])
+        config = perturbation_fields(perturbation, cell.scale, cell.level, cell.params)
         fields["perturbations"] = [PerturbationConfig(**config)]
-    if cell["horizon"] is not None:
-        fields["episode_seconds"] = cell["horizon"]
+    if cell.horizon is not None:
+        fields["episode_seconds"] = cell.horizon
     return TrafficEnvConfig(**fields)
 
 
@@ -156,31 +172,32 @@ def mean_lipschitz(observed: list[tuple[Any, list[np.ndarray]]], epsilon: float)
     return float(np.mean(estimates))
 
 
-def run_cell(cell: dict[str, Any]) -> dict[str, float]:
+def run_cell(cell: TrafficCell) -> dict[str, float]:
     """Simulate one cell and return its metrics (see :data:`ernie_traffic.stress.plan.METRICS`);
     an unperturbed learned controller's cell also measures its empirical Lipschitz constant."""
     from ernie_traffic.evaluation import run_episode
 
     # Files a cell writes (a Webster program, a demand variant) live and die with it.
     with tempfile.TemporaryDirectory(prefix="ernie-stress-") as work_dir:
-        controller = resolve_controller(cell["controller"], cell["network"], work_dir=work_dir)
-        if is_run(cell["controller"]):
+        controller = resolve_controller(cell.controller, cell.network, work_dir=work_dir)
+        if is_run(cell.controller):
             import torch
 
             # The attack's PGD restarts draw from torch's global generator: seed it so that a cell
             # gives the same numbers whenever and wherever it runs.
-            torch.manual_seed(cell["seed"])
+            torch.manual_seed(cell.seed)
             controller = StressedLearnedController(
                 controller,
-                attack_epsilon=float(cell["level"]) if cell["perturbation"] == OBSERVATION_ATTACK else 0.0,
+                attack_epsilon=float(cell.level) if cell.perturbation == OBSERVATION_ATTACK else 0.0,
             )
         driven = controller
-        if cell["adversary"] == "min_q":
-            driven = with_min_q_adversary(controller, cell["controller"])
-        episode = run_episode(driven, env_config_for(cell, Path(work_dir)), seed=cell["seed"])
-    metrics = {ours: float(episode[theirs]) for theirs, ours in METRIC_NAMES.items()}
-    if cell["family"] == BASELINE and isinstance(controller, StressedLearnedController):
-        metrics["lipschitz"] = controller.lipschitz(cell["lipschitz_epsilon"])
+        if cell.adversary == "min_q":
+            driven = with_min_q_adversary(controller, cell.controller)
+        episode = run_episode(driven, env_config_for(cell, Path(work_dir)), seed=cell.seed)
+    # The evaluation path calls the return "return"; the report, "episode_return".
+    metrics = {metric: float(episode[metric.removeprefix("episode_")]) for metric in METRICS}
+    if cell.family == BASELINE and isinstance(controller, StressedLearnedController):
+        metrics["lipschitz"] = controller.lipschitz(cell.lipschitz_epsilon)
     return metrics
 
 

@@ -39,6 +39,7 @@ OBSERVATION_ATTACK = "observation_attack"
 NETWORK = "network"
 TURNING_MIX = "turning_mix"
 RUNNER_KINDS = (OBSERVATION_ATTACK, NETWORK, TURNING_MIX)  # applied by the stress runner, not the env
+BASELINE = "baseline"  # the family of a controller's unperturbed cells
 CELL_ENV_FIELDS = ("network", "route_files", "perturbations", "episode_seconds", "control")
 METRICS = (
     "mean_delay",
@@ -48,7 +49,6 @@ METRICS = (
     "unfinished",
     "episode_return",
 )
-LAB_METRICS = ("episode_return",)  # the lab's cells: mean per-agent return of the cell's episodes
 HIGHER_IS_BETTER = {"throughput", "episode_return"}
 
 
@@ -141,13 +141,23 @@ class StressPlan(BaseModel):
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
             raise ValueError(f"family names must be unique: {', '.join(duplicated)} repeated")
-        if "baseline" in names:
+        if BASELINE in names:
             raise ValueError("'baseline' is reserved for the unperturbed cells")
         if self.metric not in METRICS:
             raise ValueError(f"unknown metric {self.metric!r}; known: {', '.join(METRICS)}")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError("seeds must be distinct")
         return self
+
+    def cell_levels(self, attackable: bool) -> list[tuple[str, Family | None, float | str | None]]:
+        """A controller's (family name, family, level): the baseline, then every family level; the
+        observation attack only on a controller that has gradients (``attackable``)."""
+        return [(BASELINE, None, None)] + [
+            (family.name, family, level)
+            for family in self.families
+            if attackable or family.perturbation != OBSERVATION_ATTACK
+            for level in family.levels
+        ]
 
 
 # Severities on the registry's scale (0 = none, 1 = strongest); speed and demand are swept by value on

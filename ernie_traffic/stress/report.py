@@ -27,8 +27,7 @@ import numpy as np
 
 from ernie_traffic.controllers.bundled import is_bundle
 from ernie_traffic.controllers.resolve import is_classical
-from ernie_traffic.stress.cells import BASELINE
-from ernie_traffic.stress.plan import NETWORK, Family, direction
+from ernie_traffic.stress.plan import BASELINE, NETWORK, Family, direction
 from ernie_traffic.stress.summary import CONFIDENCE, NOMINAL_TOLERANCE, Difference, Stat, Summary, summarize
 from ernie_traffic.stress.sweep import (
     PROVENANCE_FILE,
@@ -126,7 +125,7 @@ def _legend_outside(fig: plt.Figure, axes: list[plt.Axes]) -> None:
 
 def levels_plot(summary: Summary, family: Family) -> plt.Figure:
     """Every metric against the family's levels: one line per group, mean with a band."""
-    metrics = summary.sweep.metrics
+    metrics = domain_of(summary.sweep).metrics
     columns = min(3, len(metrics))
     rows = -(-len(metrics) // columns)
     fig, axes = plt.subplots(
@@ -212,7 +211,7 @@ def _count(summary: Summary, group: str, stat: Stat) -> str:
 
 
 def _family_table(summary: Summary, family: Family) -> Table:
-    metrics = summary.sweep.metrics
+    metrics = domain_of(summary.sweep).metrics
     header = ["line", "level", "setting", *metrics, "n"]
     rows = []
     for group in summary.groups:
@@ -380,7 +379,7 @@ def write_report(out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
     """Write ``report.html`` and ``report.md`` (+ its PNGs) for the sweep in ``out_dir``."""
     out = Path(out_dir)
     sweep = load_sweep(out)
-    expected = {c["key"] for c in expand_cells(sweep)}
+    expected = {c.key for c in expand_cells(sweep)}
     summary = summarize(sweep, latest_records(out), expected)
     sweep_yaml, provenance = _provenance(out)
     families = sweep.plan.families
@@ -427,13 +426,8 @@ def write_report(out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
     sections.append(("Lines", "The controllers behind each line.", [], [("", _lines_table(summary))]))
 
     title = report_title(summary)
-    seeds = ", ".join(map(str, sweep.plan.seeds))
-    if sweep.domain == "lab":
-        episodes = sweep.plan.episodes
-        setting = f"Environment {sweep.network}; evaluation seeds {seeds}; {episodes} episodes per cell."
-    else:
-        horizon = sweep.plan.horizon or "scenario default"
-        setting = f"Network {sweep.network}; evaluation seeds {seeds}; horizon {horizon} s."
+    where, per_cell = domain_of(sweep).setting(sweep)
+    setting = f"{where}; evaluation seeds {', '.join(map(str, sweep.plan.seeds))}; {per_cell}."
     html_parts = [
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
         f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1><p>{html.escape(setting)}</p>",

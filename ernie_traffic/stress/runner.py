@@ -29,13 +29,15 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
 from ernie_traffic.utils.io import append_jsonl, read_jsonl
 
-CellFn = Callable[[dict[str, Any]], dict[str, Any]]
+Cell = Any  # a frozen dataclass with a unique ``key``: pickled to its worker, its fields open its record
+CellFn = Callable[[Cell], dict[str, Any]]
 Progress = Callable[[dict[str, Any]], None]
 ATTEMPTS = 2  # a cell is retried once, then recorded as failed
 BACKENDS = ("process", "ray")
@@ -48,7 +50,7 @@ def finished_keys(results_path: str | os.PathLike[str]) -> set[str]:
 
 
 def run_cells(
-    cells: Iterable[dict[str, Any]],
+    cells: Iterable[Cell],
     results_path: str | os.PathLike[str],
     cell_fn: CellFn,
     backend: str = "process",
@@ -58,19 +60,23 @@ def run_cells(
 ) -> list[dict[str, Any]]:
     """Run the cells not yet finished in ``results_path``; return the records written by this call.
 
-    Each cell is a JSON-able dict with a unique ``"key"``; ``cell_fn(cell)`` returns its metrics.
+    Each cell is a frozen dataclass of JSON-able fields with a unique ``key``; ``cell_fn`` runs one.
     """
     _end_torn_line(results_path)
     done = finished_keys(results_path)
-    todo = [c for c in cells if c["key"] not in done]
+    todo = [c for c in cells if c.key not in done]
     written: list[dict[str, Any]] = []
 
-    def record(cell: dict[str, Any], outcome: dict[str, Any], attempts: int) -> None:
-        rec = {**cell, **outcome, "attempts": attempts}
+    def settle(cell: Cell, outcome: dict[str, Any], attempts: int) -> bool:
+        """Record the cell's outcome and say so, or say that a failed attempt deserves another."""
+        if outcome["status"] != "ok" and attempts < ATTEMPTS:
+            return False
+        rec = {**asdict(cell), **outcome, "attempts": attempts}
         append_jsonl(results_path, rec)
         written.append(rec)
         if progress is not None:
             progress(rec)
+        return True
 
     if not todo:
         return written
@@ -78,9 +84,9 @@ def run_cells(
         raise ValueError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
     with _sigterm_as_interrupt():
         if backend == "process":
-            _run_process_pool(todo, cell_fn, workers, record)
+            _run_process_pool(todo, cell_fn, workers, settle)
         else:
-            _run_ray(todo, cell_fn, workers, address, record)
+            _run_ray(todo, cell_fn, workers, address, settle)
     return written
 
 
@@ -112,7 +118,7 @@ def _end_torn_line(results_path: str | os.PathLike[str]) -> None:
                 f.write(b"\n")
 
 
-def execute_cell(cell_fn: CellFn, cell: dict[str, Any]) -> dict[str, Any]:
+def execute_cell(cell_fn: CellFn, cell: Cell) -> dict[str, Any]:
     """Run one attempt; a Python error becomes a failed outcome instead of killing the worker."""
     start = time.perf_counter()
     try:
@@ -153,10 +159,10 @@ class _Worker:
         self.process = ctx.Process(target=_worker_loop, args=(child_conn, cell_fn), daemon=True)
         self.process.start()
         child_conn.close()
-        self.cell: dict[str, Any] | None = None
+        self.cell: Cell | None = None
         self.attempt = 0
 
-    def give(self, cell: dict[str, Any], attempt: int) -> None:
+    def give(self, cell: Cell, attempt: int) -> None:
         self.cell, self.attempt = cell, attempt
         self.conn.send(cell)
 
@@ -179,24 +185,14 @@ class _Worker:
 
 
 def _run_process_pool(
-    todo: list[dict[str, Any]],
+    todo: list[Cell],
     cell_fn: CellFn,
     workers: int,
-    record: Callable[[dict[str, Any], dict[str, Any], int], None],
+    settle: Callable[[Cell, dict[str, Any], int], bool],
 ) -> None:
     ctx = mp.get_context("spawn")
-    queue: list[tuple[dict[str, Any], int]] = [(c, 1) for c in reversed(todo)]  # pop() from the end
+    queue: list[tuple[Cell, int]] = [(c, 1) for c in reversed(todo)]  # pop() from the end
     pool = [_Worker(ctx, cell_fn) for _ in range(min(workers, len(todo)))]
-
-    def settle(worker: _Worker, outcome: dict[str, Any]) -> None:
-        cell, attempt = worker.cell, worker.attempt
-        assert cell is not None
-        worker.cell = None
-        if outcome["status"] == "ok" or attempt >= ATTEMPTS:
-            record(cell, outcome, attempt)
-        else:
-            queue.append((cell, attempt + 1))
-
     try:
         while True:
             for worker in pool:
@@ -222,7 +218,9 @@ def _run_process_pool(
                 if outcome is None:  # the process died mid-cell (SUMO crash, OOM kill)
                     worker.process.join()
                     outcome = _crash_outcome(worker.process.exitcode)
-                settle(worker, outcome)
+                cell, worker.cell = worker.cell, None
+                if not settle(cell, outcome, worker.attempt):
+                    queue.append((cell, worker.attempt + 1))
                 if outcome["status"] != "ok":
                     # After a fatal SUMO error libsumo's state is suspect: the next cell gets a fresh process.
                     worker.stop()
@@ -268,19 +266,19 @@ def ray_session(workers: int, address: str | None = None) -> Iterator[Any]:
 
 
 def _run_ray(
-    todo: list[dict[str, Any]],
+    todo: list[Cell],
     cell_fn: CellFn,
     workers: int,
     address: str | None,
-    record: Callable[[dict[str, Any], dict[str, Any], int], None],
+    settle: Callable[[Cell, dict[str, Any], int], bool],
 ) -> None:
     with ray_session(workers, address) as ray:
         # One CPU per cell: SUMO is single-threaded and libsumo holds one simulation per process;
         # max_retries=0 because retries (crash or error) are counted here, the same as the process pool.
         remote = ray.remote(num_cpus=1, max_retries=0)(execute_cell)
-        pending: dict[Any, tuple[dict[str, Any], int]] = {}
+        pending: dict[Any, tuple[Cell, int]] = {}
 
-        def submit(cell: dict[str, Any], attempt: int) -> None:
+        def submit(cell: Cell, attempt: int) -> None:
             pending[remote.remote(cell_fn, cell)] = (cell, attempt)
 
         for cell in todo:
@@ -292,7 +290,5 @@ def _run_ray(
                 outcome = ray.get(ready[0])
             except ray.exceptions.RayError as exc:  # the worker process died
                 outcome = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"[:2000], "wall_s": None}
-            if outcome["status"] == "ok" or attempt >= ATTEMPTS:
-                record(cell, outcome, attempt)
-            else:
+            if not settle(cell, outcome, attempt):
                 submit(cell, attempt + 1)

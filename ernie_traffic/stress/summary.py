@@ -13,9 +13,8 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 from ernie_traffic.controllers.resolve import is_classical
-from ernie_traffic.stress.cells import BASELINE
-from ernie_traffic.stress.plan import HIGHER_IS_BETTER, NETWORK, Family
-from ernie_traffic.stress.sweep import Sweep, controller_groups
+from ernie_traffic.stress.plan import BASELINE, HIGHER_IS_BETTER, NETWORK, Family
+from ernie_traffic.stress.sweep import Sweep, controller_groups, domain_of
 
 CONFIDENCE = 0.95
 # A recipe more robust than the reference but with a nominal metric this much worse (relative) is
@@ -279,7 +278,7 @@ def summarize(sweep: Sweep, records: list[dict[str, Any]], expected_keys: set[st
             summary.failed.append(record)
             continue
         cell_values = values[(record["controller"], record["family"], record["level"])]
-        for metric in sweep.metrics:
+        for metric in domain_of(sweep).metrics:
             if metric in record["metrics"]:
                 cell_values[metric].append(float(record["metrics"][metric]))
         if record["family"] == BASELINE and "lipschitz" in record["metrics"]:

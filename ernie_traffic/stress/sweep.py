@@ -3,7 +3,8 @@
 A sweep's ``domain`` says what its cells are: ``traffic`` (controllers on a SUMO network, the cells of
 :mod:`ernie_traffic.stress.cells`) or ``lab`` (trained particle / mean-field / drone runs in their
 environment, the cells of :mod:`ernie_traffic.lab.stress`, which plugs them in as a :class:`Domain`:
-imports run lab -> stress only). Both write the same records, so one summary and one report serve both.
+imports run lab -> stress only). Everything that differs between them is a member of :class:`Domain`;
+both write the same records, so one summary and one report serve both.
 
 The sweep's directory holds everything the report needs::
 
@@ -31,9 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ernie_traffic.controllers.resolve import is_classical, is_run, load_learned
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.stress.adversaries import load_global_q
-from ernie_traffic.stress.cells import BASELINE, cell_key, perturbation_fields, run_cell
+from ernie_traffic.stress.cells import StressCell, TrafficCell, cell_key, perturbation_fields, run_cell
 from ernie_traffic.stress.plan import (
-    LAB_METRICS,
     METRICS,
     NETWORK,
     OBSERVATION_ATTACK,
@@ -90,15 +90,13 @@ class Sweep(BaseModel):
 
     @model_validator(mode="after")
     def _fits_domain(self) -> Sweep:
-        lab = self.domain == "lab"
-        if lab != (self.env is not None):
+        domain = domain_of(self)
+        if domain.takes_env != (self.env is not None):
             raise ValueError("env is given for lab sweeps and only for them")
-        if lab and self.plan.horizon is not None:
-            raise ValueError("horizon applies to traffic sweeps; a lab cell runs plan.episodes episodes")
-        if not lab and self.plan.episodes != 1:
-            raise ValueError("episodes applies to lab sweeps; a traffic cell is one simulation")
-        if self.plan.metric not in self.metrics:
-            raise ValueError(f"metric {self.plan.metric!r} is not a {self.domain} metric: {self.metrics}")
+        if misfit := domain.plan_misfit(self.plan):
+            raise ValueError(misfit)
+        if self.plan.metric not in domain.metrics:
+            raise ValueError(f"metric {self.plan.metric!r} is not a {self.domain} metric: {domain.metrics}")
         grouped = [c for members in self.groups.values() for c in members]
         if unknown := sorted(set(grouped) - set(self.controllers)):
             raise ValueError(f"groups name controllers the sweep does not run: {', '.join(unknown)}")
@@ -112,22 +110,23 @@ class Sweep(BaseModel):
             )
         return self
 
-    @property
-    def metrics(self) -> tuple[str, ...]:
-        """The metrics its cells record (each report plot and table shows these)."""
-        return LAB_METRICS if self.domain == "lab" else METRICS
-
 
 @dataclass(frozen=True)
 class Domain:
-    """A sweep ``domain``'s cells: expanded, validated, run; the report's level and controller names.
-    Registered in :data:`DOMAINS`: traffic's below, the lab's by :mod:`ernie_traffic.lab.stress`."""
+    """A sweep ``domain``: its cells expanded, checked and run, the metrics they record, the sweeps
+    that fit it, and how its report names levels, controllers and the setting. Registered in
+    :data:`DOMAINS`: traffic's below, the lab's by :mod:`ernie_traffic.lab.stress`."""
 
-    expand: Callable[[Sweep], list[dict[str, Any]]]
-    validate: Callable[[Sweep], None]
-    run_cell: Callable[[dict[str, Any]], dict[str, float]]
+    expand: Callable[[Sweep], list[StressCell]]
+    problems: Callable[[Sweep], list[str]]  # every reason not to run the sweep, before any cell runs
+    run_cell: Callable[[Any], dict[str, float]]  # takes the domain's own cells
+    metrics: tuple[str, ...]  # what its cells record (each report plot and table shows these)
+    takes_env: bool  # whether its sweeps describe their environment in ``env``
+    plan_misfit: Callable[[StressPlan], str | None]  # why a plan's settings do not apply to its cells
     level_setting: Callable[[Family, float | str], str]
-    controller_name: Callable[[str], str]
+    controller_name: Callable[[str], str]  # a controller's line when it is a line of its own
+    run_family: Callable[[str], str | None]  # the line a controller joins by its path, if any
+    setting: Callable[[Sweep], tuple[str, str]]  # the report's first line: where cells run, how long
 
 
 DOMAINS: dict[str, Domain] = {}
@@ -139,44 +138,38 @@ def domain_of(sweep: Sweep) -> Domain:
     return DOMAINS[sweep.domain]
 
 
-def expand_cells(sweep: Sweep) -> list[dict[str, Any]]:
+def expand_cells(sweep: Sweep) -> list[StressCell]:
     """Every (controller, family, level, seed) cell, baseline first."""
     return domain_of(sweep).expand(sweep)
 
 
-def _traffic_cells(sweep: Sweep) -> list[dict[str, Any]]:
+def _traffic_cells(sweep: Sweep) -> list[TrafficCell]:
     """Gradient attacks only on the torch policies of run directories (classical controllers and
     ONNX bundles have no gradients)."""
     plan = sweep.plan
     cells = []
     for controller in sweep.controllers:
-        differentiable = is_run(controller)
-        runs: list[tuple[str, Family | None, float | str | None]] = [(BASELINE, None, None)]
-        for family in plan.families:
-            if family.perturbation == OBSERVATION_ATTACK and not differentiable:
-                continue
-            runs += [(family.name, family, level) for level in family.levels]
-        for family_name, family, level in runs:
+        for family_name, family, level in plan.cell_levels(attackable=is_run(controller)):
             perturbation = family.perturbation if family else None
             for seed in plan.seeds:
                 cells.append(
-                    {
-                        "key": cell_key(controller, family_name, level, seed),
-                        "controller": controller,
-                        "family": family_name,
-                        "perturbation": perturbation,
-                        "level": level,
-                        "params": _cell_params(family, level),
-                        "scale": family.scale if family else None,
-                        "adversary": family.adversary
+                    TrafficCell(
+                        key=cell_key(controller, family_name, level, seed),
+                        controller=controller,
+                        family=family_name,
+                        perturbation=perturbation,
+                        level=level,
+                        params=_cell_params(family, level),
+                        scale=family.scale if family else None,
+                        adversary=family.adversary
                         if not is_classical(controller) and perturbation == "malicious_agents"
                         else None,
-                        "seed": seed,
-                        "network": level if perturbation == NETWORK else sweep.network,
-                        "horizon": plan.horizon,
-                        "traffic": plan.traffic,
-                        "lipschitz_epsilon": plan.lipschitz_epsilon,
-                    }
+                        seed=seed,
+                        network=str(level) if perturbation == NETWORK else sweep.network,
+                        horizon=plan.horizon,
+                        traffic=plan.traffic,
+                        lipschitz_epsilon=plan.lipschitz_epsilon,
+                    )
                 )
     return cells
 
@@ -196,10 +189,11 @@ def _cell_params(family: Family | None, level: float | str | None) -> dict[str, 
 
 def validate_sweep(sweep: Sweep) -> None:
     """Raise one :class:`UserInputError` listing every problem, before any simulation starts."""
-    domain_of(sweep).validate(sweep)
+    if problems := domain_of(sweep).problems(sweep):
+        raise UserInputError("\n".join(problems))
 
 
-def _validate_traffic(sweep: Sweep) -> None:
+def _traffic_problems(sweep: Sweep) -> list[str]:
     """Unknown networks, perturbations or controllers, out-of-range levels, incompatible controllers."""
     from ernie_traffic.scenarios import resolve_scenario
 
@@ -214,9 +208,7 @@ def _validate_traffic(sweep: Sweep) -> None:
             problems.append(str(exc))
     for family in sweep.plan.families:
         problems += [f"family {family.name!r}: {p}" for p in _family_problems(family)]
-    problems += _controller_problems(sweep, networks)
-    if problems:
-        raise UserInputError("\n".join(problems))
+    return problems + _controller_problems(sweep, networks)
 
 
 def _family_problems(family: Family) -> list[str]:
@@ -270,21 +262,21 @@ _SEED_DIR = re.compile(r"seed\d+")
 
 def controller_groups(sweep: Sweep) -> dict[str, list[str]]:
     """The report's lines: label -> controllers, in the sweep's order. The sweep's ``groups`` first;
-    a traffic run directory ``<family>/seed<N>`` (``train --seeds``' layout) joins the line
-    ``<family>``; any other controller is a line of its own, named by its domain (a lab controller
-    pooling runs by its label; a run directory by its folder's name when no other line has that name)."""
+    then the line its domain's ``run_family`` names (a traffic run directory ``<family>/seed<N>``,
+    ``train --seeds``' layout, joins the line ``<family>``); any other controller is a line of its own,
+    named by its domain (a lab controller pooling runs by its label; a run directory by its folder's
+    name) when no other line has that name, else by itself."""
+    domain = domain_of(sweep)
     labels = {c: label for label, members in sweep.groups.items() for c in members}
     alone = []
     for controller in sweep.controllers:
-        path = Path(controller)
         if controller in labels:
             continue
-        if sweep.domain == "traffic" and not is_classical(controller) and _SEED_DIR.fullmatch(path.name):
-            labels[controller] = path.parent.name
+        if (family := domain.run_family(controller)) is not None:
+            labels[controller] = family
         else:
             alone.append(controller)
-    name = domain_of(sweep).controller_name
-    short = {c: Path(c).name if sweep.domain == "traffic" and not is_classical(c) else name(c) for c in alone}
+    short = {c: domain.controller_name(c) for c in alone}
     taken = [*short.values(), *set(labels.values())]
     for controller, label in short.items():
         labels[controller] = label if taken.count(label) == 1 else controller
@@ -292,6 +284,11 @@ def controller_groups(sweep: Sweep) -> dict[str, list[str]]:
     for controller in sweep.controllers:
         groups.setdefault(labels[controller], []).append(controller)
     return groups
+
+
+def _seed_run_family(controller: str) -> str | None:
+    path = Path(controller)
+    return path.parent.name if not is_classical(controller) and _SEED_DIR.fullmatch(path.name) else None
 
 
 def _traffic_level_setting(family: Family, level: float | str) -> str:
@@ -412,4 +409,20 @@ def run_sweep(
     return run_cells(cells, results, domain_of(sweep).run_cell, backend, workers, address, progress)
 
 
-DOMAINS["traffic"] = Domain(_traffic_cells, _validate_traffic, run_cell, _traffic_level_setting, str)
+DOMAINS["traffic"] = Domain(
+    expand=_traffic_cells,
+    problems=_traffic_problems,
+    run_cell=run_cell,
+    metrics=METRICS,
+    takes_env=False,
+    plan_misfit=lambda plan: (
+        None if plan.episodes == 1 else "episodes applies to lab sweeps; a traffic cell is one simulation"
+    ),
+    level_setting=_traffic_level_setting,
+    controller_name=lambda c: c if is_classical(c) else Path(c).name,
+    run_family=_seed_run_family,
+    setting=lambda sweep: (
+        f"Network {sweep.network}",
+        f"horizon {sweep.plan.horizon or 'scenario default'} s",
+    ),
+)

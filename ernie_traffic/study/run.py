@@ -44,33 +44,44 @@ def run_path(out: str | os.PathLike[str], recipe: str, seed: int) -> Path:
     return runs_dir(out) / recipe / f"seed{seed}"
 
 
-def training_cells(study: Study, out: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """One cell per recipe × training seed: its key, run directory and full TrainConfig."""
+@dataclass(frozen=True)
+class TrainingCell:
+    """One training run of a study: a recipe, a training seed, its run directory and full TrainConfig."""
+
+    key: str
+    recipe: str
+    seed: int
+    run_dir: str
+    config: dict[str, Any]
+
+
+def training_cells(study: Study, out: str | os.PathLike[str]) -> list[TrainingCell]:
+    """One cell per recipe × training seed."""
     cells = []
     for recipe in study.recipes:
         for seed in study.seeds:
             config = study.train_config(recipe, seed, runs_dir(out))
             cells.append(
-                {
-                    "key": f"{recipe}|seed{seed}",
-                    "recipe": recipe,
-                    "seed": seed,
-                    "run_dir": str(run_path(out, recipe, seed)),
-                    "config": config.model_dump(mode="json"),
-                }
+                TrainingCell(
+                    key=f"{recipe}|seed{seed}",
+                    recipe=recipe,
+                    seed=seed,
+                    run_dir=str(run_path(out, recipe, seed)),
+                    config=config.model_dump(mode="json"),
+                )
             )
     return cells
 
 
-def train_cell(cell: dict[str, Any]) -> dict[str, float]:
+def train_cell(cell: TrainingCell) -> dict[str, float]:
     """Train one run, from its last checkpoint when there is one (a killed run resumes); the metrics
     of its last training episode."""
     from ernie_traffic.runs import RunDirectory
     from ernie_traffic.training.config import TrainConfig
     from ernie_traffic.training.loop import train
 
-    run = RunDirectory(cell["run_dir"])
-    result = train(TrainConfig.model_validate(cell["config"]), run.path, resume=run.checkpoint.is_file())
+    run = RunDirectory(cell.run_dir)
+    result = train(TrainConfig.model_validate(cell.config), run.path, resume=run.checkpoint.is_file())
     last = result.metrics[-1]
     return {
         "episodes": float(len(result.metrics)),
@@ -150,8 +161,8 @@ def run_study(
     cells = training_cells(study, out)
     trainings = Path(out) / TRAININGS_FILE
     sweep = study_sweep(study, out)
-    unfinished = {c["key"] for c in cells} - finished_keys(trainings) or {
-        c["key"] for c in expand_cells(sweep)
+    unfinished = {c.key for c in cells} - finished_keys(trainings) or {
+        c.key for c in expand_cells(sweep)
     } - finished_keys(Path(out) / RESULTS_FILE)
     # One Ray session for both stages (a nested session is a no-op), and none when all is done.
     session = ray_session(workers, address) if backend == "ray" and unfinished else contextlib.nullcontext()
@@ -159,7 +170,7 @@ def run_study(
         result.trainings = run_cells(cells, trainings, train_cell, backend, workers, address, on_training)
         done = finished_keys(trainings)
         latest = {r["key"]: r for r in read_jsonl(trainings)}
-        result.failed_trainings = [latest.get(c["key"], c) for c in cells if c["key"] not in done]
+        result.failed_trainings = [latest[c.key] for c in cells if c.key not in done]  # each has a record
         if result.failed_trainings:
             return result
         result.cells = run_sweep(sweep, out, backend, workers, address, command or sys.argv, on_cell)

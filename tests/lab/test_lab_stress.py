@@ -14,9 +14,9 @@ import pytest
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.lab.config import LabRunConfig
 from ernie_traffic.lab.evaluate import episode_returns, random_policy_returns
-from ernie_traffic.lab.stress import evaluation_env, lab_sweep, validate_lab_sweep
+from ernie_traffic.lab.stress import evaluation_env, lab_sweep
 from ernie_traffic.lab.train import load_learner, train
-from ernie_traffic.stress import Family, run_sweep
+from ernie_traffic.stress import Family, run_sweep, validate_sweep
 from ernie_traffic.stress.report import write_report
 from ernie_traffic.stress.sweep import RESULTS_FILE, load_sweep
 from ernie_traffic.utils.io import read_jsonl
@@ -127,11 +127,11 @@ def test_runs_that_do_not_fit_the_env_or_plan_are_rejected_before_any_cell(swept
     run, _, _ = swept
     other = tiny_run(tmp_path, "n4", n_agents=4)
     with pytest.raises(UserInputError, match="n4: trained with observation/action sizes"):
-        validate_lab_sweep(lab_sweep([str(run), str(other)], [0.5], [], [0], 1))
+        validate_sweep(lab_sweep([str(run), str(other)], [0.5], [], [0], 1))
     sweep = lab_sweep([str(run)], [0.5], [], [0], 1)
     sweep.plan.families.append(Family(name="speed", perturbation="speed_factor", levels=[0.5]))
     with pytest.raises(UserInputError, match="lab sweeps take observation_noise or observation_attack"):
-        validate_lab_sweep(sweep)
+        validate_sweep(sweep)
     missing = lab_cli(
         "stress", str(run), f"pooled={run},{tmp_path / 'nothing'}", "--out", str(tmp_path / "o")
     )

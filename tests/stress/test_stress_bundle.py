@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import asdict
 
 import pytest
 from stress_helpers import tiny_sweep
@@ -39,8 +40,8 @@ def test_bundle_cell_decides_with_onnx_not_torch(qcombo_run, qcombo_bundle):
     malicious = Family(name="malicious", perturbation="malicious_agents", levels=[1.0])
     plan = StressPlan(seeds=[0], horizon=120, families=[malicious])
     cells = expand_cells(tiny_sweep(controllers=[str(qcombo_bundle), str(qcombo_run)], plan=plan))
-    bundle_cell, run_cell = (c for c in cells if c["family"] == "malicious")
-    assert bundle_cell["adversary"] == "min_q"  # the bundle's lowest-score adversary runs on ONNX too
+    bundle_cell, run_cell = (c for c in cells if c.family == "malicious")
+    assert bundle_cell.adversary == "min_q"  # the bundle's lowest-score adversary runs on ONNX too
     # The bundle's cell runs without torch ever imported; the run directory's torch policy, with a
     # tripwire (not a mock: any torch module that computes anything in that process raises), trips it.
     script = (
@@ -50,15 +51,15 @@ def test_bundle_cell_decides_with_onnx_not_torch(qcombo_run, qcombo_bundle):
         "    def tripwire(*args, **kwargs):\n"
         "        raise RuntimeError('a torch module ran')\n"
         "    torch.nn.Module.__call__ = tripwire\n"
-        "from ernie_traffic.stress.cells import run_cell\n"
-        "metrics = run_cell(json.loads(sys.argv[1]))\n"
+        "from ernie_traffic.stress.cells import TrafficCell, run_cell\n"
+        "metrics = run_cell(TrafficCell(**json.loads(sys.argv[1])))\n"
         "print(json.dumps({'ort': 'onnxruntime' in sys.modules, 'torch': 'torch' in sys.modules,\n"
         "                  'throughput': metrics['throughput']}))\n"
     )
 
     def run(cell, mode):
         return subprocess.run(
-            [sys.executable, "-c", script, json.dumps(cell), mode],
+            [sys.executable, "-c", script, json.dumps(asdict(cell)), mode],
             capture_output=True,
             text=True,
             check=False,
@@ -76,7 +77,7 @@ def test_bundle_is_validated_like_a_run_directory(qcombo_bundle, tmp_path):
     attack = Family(name="attack", perturbation="observation_attack", levels=[0.1])
     plan = StressPlan(seeds=[0], families=[attack])
     cells = expand_cells(tiny_sweep(controllers=[str(qcombo_bundle)], plan=plan))
-    assert [c["family"] for c in cells] == ["baseline"]  # no gradients through ONNX: no attack cells
+    assert [c.family for c in cells] == ["baseline"]  # no gradients through ONNX: no attack cells
 
     with pytest.raises(UserInputError, match="intersections differ from network 'grid3x3'"):
         validate_sweep(tiny_sweep(network="grid3x3", controllers=[str(qcombo_bundle)]))

@@ -30,15 +30,13 @@ def malicious_episode(run, horizon, tmp_path):
         families=[Family(name="malicious", perturbation="malicious_agents", levels=[1.0])],
     )
     (cell,) = [c for c in expand_cells(Sweep(network="grid2x2", controllers=[str(run)], plan=plan))
-               if c["family"] == "malicious"]  # fmt: skip
-    assert cell["adversary"] == "min_q"
-    controller = StressedLearnedController(
-        resolve_controller(cell["controller"], "grid2x2", work_dir=tmp_path)
-    )
+               if c.family == "malicious"]  # fmt: skip
+    assert cell.adversary == "min_q"
+    controller = StressedLearnedController(resolve_controller(cell.controller, "grid2x2", work_dir=tmp_path))
     env = TrafficSignalEnv(env_config_for(cell, tmp_path))
     chosen = []
     try:
-        observations, _ = env.reset(seed=cell["seed"])
+        observations, _ = env.reset(seed=cell.seed)
         with_min_q_adversary(controller, str(run)).reset(env)
         adversary = env.adversary
 

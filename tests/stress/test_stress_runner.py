@@ -3,29 +3,39 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ernie_traffic.stress.runner import run_cells
 from ernie_traffic.utils.io import read_jsonl
 
 
-def attempt_cell(cell: dict[str, Any]) -> dict[str, float]:
+@dataclass(frozen=True)
+class ScriptedCell:
+    """A cell that tells :func:`attempt_cell` how to behave, and where to log its attempts."""
+
+    key: str
+    behaviour: str
+    seed: int
+    log: str
+
+
+def attempt_cell(cell: ScriptedCell) -> dict[str, float]:
     """Log the attempt, then behave as the cell asks: succeed, crash the process, or raise."""
-    log = Path(cell["log"])
+    log = Path(cell.log)
     with log.open("a") as f:
-        f.write(f"{cell['key']} {os.getpid()}\n")
-    attempts = log.read_text().split().count(cell["key"])
-    if cell["behaviour"] == "crash_always" or (cell["behaviour"] == "crash_once" and attempts == 1):
+        f.write(f"{cell.key} {os.getpid()}\n")
+    attempts = log.read_text().split().count(cell.key)
+    if cell.behaviour == "crash_always" or (cell.behaviour == "crash_once" and attempts == 1):
         os._exit(17)  # what a SUMO segfault looks like to the pool: the process is gone
-    if cell["behaviour"] == "raise":
+    if cell.behaviour == "raise":
         raise RuntimeError("sumo said no")
-    return {"pid": float(os.getpid()), "seed": float(cell["seed"])}
+    return {"pid": float(os.getpid()), "seed": float(cell.seed)}
 
 
-def cells(tmp_path: Path, behaviours: list[str]) -> list[dict[str, Any]]:
-    log = tmp_path / "attempts.log"
-    return [{"key": f"cell{i}", "behaviour": b, "seed": i, "log": str(log)} for i, b in enumerate(behaviours)]
+def cells(tmp_path: Path, behaviours: list[str]) -> list[ScriptedCell]:
+    log = str(tmp_path / "attempts.log")
+    return [ScriptedCell(f"cell{i}", b, i, log) for i, b in enumerate(behaviours)]
 
 
 def attempts_logged(tmp_path: Path) -> list[str]:
@@ -67,5 +77,5 @@ def test_resume_skips_finished_cells_and_reruns_a_torn_last_record(tmp_path):
     rerun = run_cells(sweep, results, attempt_cell, workers=2)
     assert [r["key"] for r in rerun] == [last_key]
     assert attempts_logged(tmp_path).count(last_key) == 2
-    assert {r["key"] for r in read_jsonl(results)} == {c["key"] for c in sweep}
+    assert {r["key"] for r in read_jsonl(results)} == {c.key for c in sweep}
     assert run_cells(sweep, results, attempt_cell, workers=2) == []

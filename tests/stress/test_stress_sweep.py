@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from ernie_traffic.stress import (
     run_sweep,
     validate_sweep,
 )
-from ernie_traffic.stress.cells import env_config_for, run_cell
+from ernie_traffic.stress.cells import TrafficCell, env_config_for, run_cell
 from ernie_traffic.stress.report import write_report
 from ernie_traffic.stress.runner import ray_session, run_cells
 from ernie_traffic.stress.sweep import RESULTS_FILE, prepare_directory
@@ -174,8 +175,8 @@ def test_built_in_plan_is_valid_for_classical_and_learned_controllers(untrained_
     per_seed = {"fixed-time": 1 + sum(families.values()) - families["observation_attack"],
                 str(untrained_run): 1 + sum(families.values())}  # fmt: skip
     for controller, count in per_seed.items():
-        assert sum(c["controller"] == controller for c in cells) == count * len(DEFAULT_PLAN.seeds)
-    assert len({c["key"] for c in cells}) == len(cells)
+        assert sum(c.controller == controller for c in cells) == count * len(DEFAULT_PLAN.seeds)
+    assert len({c.key for c in cells}) == len(cells)
 
 
 def test_turning_mix_cell_drives_a_redrawn_demand(tmp_path):
@@ -183,10 +184,18 @@ def test_turning_mix_cell_drives_a_redrawn_demand(tmp_path):
         Family(name="left", perturbation="turning_mix", levels=[4.0], params={"turn": "left"}, nominal=1)
     ])  # fmt: skip
     base, turned = (c for c in expand_cells(tiny_sweep(controllers=["fixed-time"], plan=plan)))
-    assert turned["perturbation"] == "turning_mix"
+    assert turned.perturbation == "turning_mix"
     config = env_config_for(turned, tmp_path)
     assert config.network.endswith("grid2x2_turns.net.xml") and config.route_files
     assert run_cell(base) != run_cell(turned)
+
+
+@dataclass(frozen=True)
+class DoomedCell(TrafficCell):
+    """A traffic cell that test_stress_runner's attempt_cell runs instead of a simulation."""
+
+    behaviour: str
+    log: str
 
 
 def test_report_lists_a_crashed_cell_and_the_cells_not_yet_run(tmp_path):
@@ -195,13 +204,13 @@ def test_report_lists_a_crashed_cell_and_the_cells_not_yet_run(tmp_path):
     sweep = tiny_sweep()
     prepare_directory(tmp_path, sweep)
     first = expand_cells(sweep)[0]
-    doomed = {**first, "behaviour": "crash_always", "log": str(tmp_path / "attempts.log")}
+    doomed = DoomedCell(**asdict(first), behaviour="crash_always", log=str(tmp_path / "attempts.log"))
     run_cells([doomed], tmp_path / RESULTS_FILE, attempt_cell, workers=1)
     html_path, md_path = write_report(tmp_path)
     # Markdown tables escape the key's "|" separators.
     for text, key in (
-        (html_path.read_text(), first["key"]),
-        (md_path.read_text(), first["key"].replace("|", "\\|")),
+        (html_path.read_text(), first.key),
+        (md_path.read_text(), first.key.replace("|", "\\|")),
     ):
         assert "1 failed cell(s); 11 cell(s) not yet run." in text
         assert key in text and "worker process died (exit code 17)" in text
@@ -214,9 +223,9 @@ def test_speed_swept_by_value_on_both_sides_of_nominal(tmp_path):
     sweep = tiny_sweep(controllers=["fixed-time"], plan=plan)
     validate_sweep(sweep)
     base, slow, fast = expand_cells(sweep)
-    assert (slow["params"], fast["params"]) == ({"factor": 0.6}, {"factor": 1.4})
-    travel = {c["key"]: run_cell(c)["mean_travel_time"] for c in (base, slow, fast)}
-    assert travel[fast["key"]] < travel[base["key"]] < travel[slow["key"]]
+    assert (slow.params, fast.params) == ({"factor": 0.6}, {"factor": 1.4})
+    travel = {c.key: run_cell(c)["mean_travel_time"] for c in (base, slow, fast)}
+    assert travel[fast.key] < travel[base.key] < travel[slow.key]
     bad = tiny_sweep(plan=plan.model_copy(update={"families": [
         Family(name="noise", perturbation="observation_noise", scale="value", levels=[-0.1]),
         Family(name="broken", perturbation="detector_failure", scale="value", levels=[1.5]),

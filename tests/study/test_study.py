@@ -103,9 +103,9 @@ def test_a_killed_training_run_resumes_from_its_checkpoint(tmp_path):
     study = load_study("tiny")
     study.budget = Budget(episodes=2, episode_seconds=300)
     cell = training_cells(study, tmp_path)[0]
-    run = RunDirectory(cell["run_dir"])
+    run = RunDirectory(cell.run_dir)
     # What a run killed during its second episode leaves: the first episode's checkpoint and metrics.
-    train(TrainConfig.model_validate({**cell["config"], "episodes": 1}), run.path)
+    train(TrainConfig.model_validate({**cell.config, "episodes": 1}), run.path)
     run.policy.unlink()
     first_episode = run.read_metrics()
     assert train_cell(cell)["episodes"] == 2
