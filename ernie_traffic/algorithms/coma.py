@@ -212,7 +212,8 @@ class Coma:
             reg = self.regularizers.observation(
                 self.policy_net,
                 rows,
-                perturb_mask=spec.perturb_mask(len(sub), self.regularizers.sensors_only),
+                self.regularizers.epsilon_scale(),
+                spec.perturb_mask(len(sub), self.regularizers.sensors_only),
             )
             stats["regularizer"] = float(reg.detach())
             loss = loss + reg
@@ -228,8 +229,10 @@ class Coma:
     def state_dict(self) -> dict[str, Any]:
         # transitions as dicts of their fields: checkpoints hold tensors and plain data only
         rollout = [{f.name: getattr(t, f.name) for f in fields(Transition)} for t in self.rollout]
-        return {**stateful_parts_dict(self, self.STATEFUL_PARTS), "rollout": rollout}
+        parts = stateful_parts_dict(self, self.STATEFUL_PARTS)
+        return {**parts, "rollout": rollout, "regularized_updates": self.regularizers.updates}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         load_stateful_parts(self, self.STATEFUL_PARTS, state)
         self.rollout = [Transition(**t) for t in state["rollout"]]
+        self.regularizers.updates = state.get("regularized_updates", 0)  # absent before the ε ramp

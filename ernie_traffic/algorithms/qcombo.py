@@ -157,7 +157,7 @@ class Qcombo:
                 # The clean Q-values of these rows are already in local_all: no second forward pass.
                 clean = local_all[index].reshape(-1, spec.max_actions)
                 terms["regularizer"] = regs.observation(
-                    self.policy_net, sub_rows, perturb_mask=mask, clean=clean
+                    self.policy_net, sub_rows, regs.epsilon_scale(), mask, clean=clean
                 )
             else:
                 state, actions, valid = batch["state"][index], batch["actions"][index], batch["mask"][index]
@@ -181,8 +181,10 @@ class Qcombo:
     STATEFUL_PARTS = ("policy_net", "global_q", "policy_target", "global_target", "optimizer", "replay")
 
     def state_dict(self) -> dict[str, Any]:
-        return {**stateful_parts_dict(self, self.STATEFUL_PARTS), "steps": self.steps}
+        parts = stateful_parts_dict(self, self.STATEFUL_PARTS)
+        return {**parts, "steps": self.steps, "regularized_updates": self.regularizers.updates}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         load_stateful_parts(self, self.STATEFUL_PARTS, state)
         self.steps = state["steps"]
+        self.regularizers.updates = state.get("regularized_updates", 0)  # absent before the ε ramp

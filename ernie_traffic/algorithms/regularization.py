@@ -39,6 +39,12 @@ class RegularizerSettings(BaseModel):
         description="observation features the perturbation moves: all, or only the detector readings "
         "(the signal's own phase and timer are known exactly, as in a cabinet)",
     )
+    epsilon_ramp: int = Field(
+        0,
+        ge=0,
+        description="ε grows linearly from 0 to epsilon over this many regularized updates, as SA-DQN "
+        "ramps its ε (the attack then never meets an untrained network); 0: full ε from the start",
+    )
     top_k: int = Field(1, ge=1, description="ERNIE-A: agents whose action the adversary changes")
     batch_size: int | None = Field(
         16,
@@ -57,6 +63,15 @@ class Regularizers:
     joint_action: JointActionRegularizer | None
     batch_size: int | None = None
     sensors_only: bool = False  # the observation perturbation moves only the sensor features
+    epsilon_ramp: int = 0
+    updates: int = 0  # regularized updates so far (a learner's checkpoint keeps it: the ramp resumes)
+
+    def epsilon_scale(self) -> torch.Tensor | None:
+        """This update's fraction of ε (None: the full ε); counts the update."""
+        self.updates += 1
+        if self.updates >= self.epsilon_ramp:
+            return None
+        return torch.tensor(self.updates / self.epsilon_ramp)
 
     def sample_index(self, total: int, generator: torch.Generator) -> torch.Tensor:
         """Indices of the transitions (out of ``total``) the regularizer is estimated on."""
@@ -88,4 +103,6 @@ def build_regularizers(
         )
     except ValidationError as exc:
         raise UserInputError(validation_message(exc, "regularizer")) from exc
-    return Regularizers(ObservationRegularizer(observation), None, size, settings.features == "sensors")
+    return Regularizers(
+        ObservationRegularizer(observation), None, size, settings.features == "sensors", settings.epsilon_ramp
+    )

@@ -98,10 +98,11 @@ def test_qcombo_target_networks_move_only_by_polyak_averaging():
 @pytest.mark.parametrize("learner_class, config", [(Qcombo, QCOMBO), (Coma, COMA)])
 def test_state_dict_round_trip_continues_identically(learner_class, config):
     data = transitions(24)
-    first = learner_class(SPEC, config, reg="ernie", seed=1)
+    ramp = RegularizerSettings(epsilon_ramp=40)  # the ramp's position must round-trip too
+    first = learner_class(SPEC, config, reg="ernie", reg_settings=ramp, seed=1)
     for t in data[:12]:
         first.observe(t)
-    second = learner_class(SPEC, config, reg="ernie", seed=99)
+    second = learner_class(SPEC, config, reg="ernie", reg_settings=ramp, seed=99)
     second.load_state_dict(copy.deepcopy(first.state_dict()))
     torch_state = torch.get_rng_state()
     for t in data[12:]:
@@ -111,6 +112,22 @@ def test_state_dict_round_trip_continues_identically(learner_class, config):
         second.observe(t)
     for p, q in zip(first.policy_net.parameters(), second.policy_net.parameters(), strict=True):
         assert torch.equal(p, q)
+
+
+def test_epsilon_ramp_grows_the_attack_from_zero_to_the_full_ball():
+    def regularizer_values(ramp: int) -> list[float]:
+        learner = Qcombo(SPEC, QCOMBO, reg="ernie", reg_settings=RegularizerSettings(epsilon_ramp=ramp), seed=3)
+        values = []
+        for t in transitions(20):
+            torch.manual_seed(11)  # same random start of the attack in both learners
+            values.append(learner.observe(t).get("regularizer"))
+        return values
+
+    full, ramped = regularizer_values(0), regularizer_values(4)
+    assert ramped[0] < 0.2 * full[0]  # a quarter of ε: about a sixteenth of the squared change
+    assert ramped[1] < ramped[2] < ramped[3]
+    assert ramped[4:] != full[4:]  # the networks differ after the ramped updates...
+    assert ramped[4] > 0.5 * full[4]  # ...but the ball is full again
 
 
 @pytest.mark.parametrize("reg", ["none", "ernie", "ernie-a"])
