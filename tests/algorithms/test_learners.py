@@ -116,7 +116,8 @@ def test_state_dict_round_trip_continues_identically(learner_class, config):
 
 def test_epsilon_ramp_grows_the_attack_from_zero_to_the_full_ball():
     def regularizer_values(ramp: int) -> list[float]:
-        learner = Qcombo(SPEC, QCOMBO, reg="ernie", reg_settings=RegularizerSettings(epsilon_ramp=ramp), seed=3)
+        settings = RegularizerSettings(epsilon_ramp=ramp)
+        learner = Qcombo(SPEC, QCOMBO, reg="ernie", reg_settings=settings, seed=3)
         values = []
         for t in transitions(20):
             torch.manual_seed(11)  # same random start of the attack in both learners
