@@ -1,7 +1,9 @@
 """Reward versus observation noise: MADDPG, M3DDPG, Baseline-Gaussian and ERNIE (paper figure 3),
-mean-field MADDPG versus mean-field ERNIE for N agents (paper figure 4), and mean-field ERNIE
-with hidden widths 32/64/128/256 (``--part width``, paper figure 4d), and the particle learners on
-multi-drone hover (``--part drones``; run with the drones extra's interpreter), over seeds.
+mean-field MADDPG versus mean-field ERNIE for N agents (paper figure 4), the ablation of mean-field
+ERNIE's two terms (``--part ablation``: the Wasserstein term on the critic alone, the observation
+term on the actor alone, both), mean-field ERNIE with hidden widths 32/64/128/256 (``--part
+width``, paper figure 4d), and the particle learners on multi-drone hover (``--part drones``; run
+with the drones extra's interpreter), over seeds.
 
 Every (learner, seed) run is trained from scratch (a run already trained is kept, an interrupted one
 resumes) under ``<out>/runs/``. Each group (e.g. ``particle N=3``) is then one lab stress sweep
@@ -32,6 +34,13 @@ if TYPE_CHECKING:
 
 PARTICLE = ("maddpg", "m3ddpg", "gaussian", "ernie")
 MEANFIELD = ("baseline", "ernie")
+# label -> (mean-field learner, preset fields replaced): mean-field ERNIE with each term removed
+ABLATION: dict[str, tuple[str, dict]] = {
+    "baseline": ("baseline", {}),
+    "ernie": ("ernie", {}),
+    "ernie-wasserstein": ("ernie", {"regularizer": None}),
+    "ernie-observation": ("ernie", {"mean_field_regularizer": None}),
+}
 TRAINED = "train.json"  # written into a run directory when its training has finished
 
 
@@ -48,12 +57,18 @@ def train_one(job: dict) -> None:
     run = RunDirectory(job["run"])
     if (run.path / TRAINED).is_file():
         return
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     if run.checkpoint.is_file():
         train(None, run.path, resume=True, quiet=True)
     else:
         train(LabRunConfig.model_validate(job["config"]), run.path, quiet=True)
-    atomic_write_json(run.path / TRAINED, {"train_seconds": time.perf_counter() - started})
+    atomic_write_json(
+        run.path / TRAINED,
+        {
+            "train_seconds": time.perf_counter() - started,
+            "train_cpu_seconds": time.process_time() - cpu_started,
+        },
+    )
 
 
 def jobs_for(args: argparse.Namespace) -> list[dict]:
@@ -79,6 +94,15 @@ def jobs_for(args: argparse.Namespace) -> list[dict]:
                               "algorithm": algorithm, **common}  # fmt: skip
                     jobs.append(
                         _job(args, {"group": f"meanfield N={n}", "learner": learner, "seed": seed}, config)
+                    )
+        if args.part == "ablation":
+            for n in args.n_agents:
+                env = {"n_agents": n, "nearest_neighbors": True}
+                for label, (learner, removed) in ABLATION.items():
+                    config = {"family": "meanfield", "learner": learner, "seed": seed, "env": env,
+                              "algorithm": {**algorithm, **removed}, **common}  # fmt: skip
+                    jobs.append(
+                        _job(args, {"group": f"ablation N={n}", "learner": label, "seed": seed}, config)
                     )
         if args.part == "drones":
             for learner in PARTICLE:
@@ -137,7 +161,7 @@ def summarise(group: str, summary: Summary, pools: dict[str, list[str]], noise: 
     levels = sorted(set(noise) | {0.0})
     by_label = {c.partition("=")[0]: c for c in summary.sweep.controllers}
     lines = [f"\n### {group}  (mean ± std of the mean per-agent episode return over seeds)\n"]
-    lines.append("| learner | seeds | train s | " + " | ".join(f"σ={x:g}" for x in levels) + " |")
+    lines.append("| learner | seeds | train CPU s | " + " | ".join(f"σ={x:g}" for x in levels) + " |")
     lines.append("|---|---|---|" + "---|" * len(levels))
     means = {}
     for learner, runs in pools.items():
@@ -149,17 +173,19 @@ def summarise(group: str, summary: Summary, pools: dict[str, list[str]], noise: 
         ]
         means[learner] = np.array([s.mean if s else np.nan for s in stats])
         cells = " | ".join(f"{s.mean:.2f} ± {s.std:.2f}" if s else "–" for s in stats)
-        seconds = np.mean([json.loads((Path(r) / TRAINED).read_text())["train_seconds"] for r in runs])
+        seconds = np.mean([json.loads((Path(r) / TRAINED).read_text())["train_cpu_seconds"] for r in runs])
         lines.append(f"| {learner} | {len(runs)} | {seconds:.0f} | {cells} |")
     floor = summary.baseline("random", metric)
     lines.append(f"| random policy | | | {floor.mean:.2f} (any σ) |" + " |" * (len(levels) - 1))
-    baseline = "baseline" if group.startswith("meanfield") else "maddpg"
-    if "ernie" in means and baseline in means:
-        margin = means["ernie"] - means[baseline]
-        lines.append(f"| ERNIE − {baseline} | | | " + " | ".join(f"{m:+.2f}" for m in margin) + " |")
-        below = [f"{x:g}" for x, m in zip(levels, margin, strict=True) if not m > 0]
+    baseline = "baseline" if group.startswith(("meanfield", "ablation")) else "maddpg"
+    ernies = [learner for learner in means if learner.startswith("ernie")] if baseline in means else []
+    for ernie in ernies:
+        margin = means[ernie] - means[baseline]
+        lines.append(f"| {ernie} − {baseline} | | | " + " | ".join(f"{m:+.2f}" for m in margin) + " |")
+    for ernie in ernies:
+        below = [f"{x:g}" for x, m in zip(levels, means[ernie] - means[baseline], strict=True) if not m > 0]
         above = "yes" if not below else f"no (below at σ = {', '.join(below)})"
-        lines.append(f"\nERNIE's mean curve above {baseline}'s at every noise level: {above}")
+        lines.append(f"\n{ernie}'s mean curve above {baseline}'s at every noise level: {above}")
     return "\n".join(lines)
 
 
@@ -168,10 +194,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench-out/particle"))
     parser.add_argument(
         "--part",
-        choices=("particle", "meanfield", "all", "width", "drones"),
+        choices=("particle", "meanfield", "all", "ablation", "width", "drones"),
         default="all",
-        help="all = particle + meanfield; width = mean-field ERNIE at each --widths (N = first --n-agents); "
-        "drones = the particle learners on 2-drone hover",
+        help="all = particle + meanfield; ablation = mean-field baseline, ERNIE, and ERNIE with only its "
+        "Wasserstein or only its observation term, at each --n-agents; width = mean-field ERNIE at each "
+        "--widths (N = first --n-agents); drones = the particle learners on 2-drone hover",
     )
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--episodes", type=int, default=1500, help="training episodes per run")

@@ -1,10 +1,10 @@
 """``python -m ernie_deploy check BUNDLE``: verify a bundle as the controller would at start-up.
 
-With ``--cabinet`` the bundle must fit the intersections' own phase tables and timing (a cabinet
-file, ``ernie_deploy.cabinet``), which the decisions are then timed with; with ``--trust-key`` it
-must be signed by that key (``ernie_deploy.signing``). Prints the intersections, their timing and
-models, then times a few decisions on idle readings; on any problem prints one ``error:`` line and
-exits with status 2.
+With ``--cabinet`` (a cabinet file) or ``--network`` (the network's ``.net.xml``) the bundle must
+fit the intersections' own phase tables and timing (``ernie_deploy.cabinet``), which the decisions
+are then timed with; with ``--trust-key`` it must be signed by that key (``ernie_deploy.signing``).
+Prints the intersections, their timing and models, then times a few decisions on idle readings; on
+any problem prints one ``error:`` line and exits with status 2.
 """
 
 from __future__ import annotations
@@ -15,8 +15,30 @@ import sys
 import numpy as np
 
 from ernie_deploy.bundle import BundleError, load_bundle
-from ernie_deploy.cabinet import CabinetError, read_cabinet
+from ernie_deploy.cabinet import Cabinet, CabinetError, read_cabinet, read_network_cabinet
 from ernie_deploy.runtime import ControllerRuntime
+
+NETWORK_FILE_SUFFIX = ".net.xml"
+
+
+def _cabinet(network: str | None, cabinet_file: str | None) -> tuple[Cabinet | None, str | None]:
+    """The cabinet the bundle must fit, and what it is for the report: the cabinet file's, or the
+    network file's (default timing), or none. A network *name* alone gives no phase table here
+    (the runtime ships no networks), so it is refused rather than passing a bundle unchecked."""
+    network_file = network is not None and network.endswith(NETWORK_FILE_SUFFIX)
+    if cabinet_file is not None:
+        if network_file:
+            raise CabinetError(f"--network {network}: give a network file or --cabinet, not both")
+        return read_cabinet(cabinet_file), f"the cabinet {cabinet_file}"
+    if network is None:
+        return None, None
+    if network_file:
+        return read_network_cabinet(network), f"the cabinets of {network} (default timing)"
+    raise CabinetError(
+        f"--network {network}: a name gives no phase table to check the bundle against; give the "
+        f"network's {NETWORK_FILE_SUFFIX} file, or --cabinet FILE (ernie-traffic deploy cabinet "
+        f"--network {network} --out FILE)"
+    )
 
 
 def check(
@@ -26,8 +48,8 @@ def check(
     cabinet_file: str | None = None,
     trust_key: str | None = None,
 ) -> None:
-    cabinet = read_cabinet(cabinet_file) if cabinet_file is not None else None
-    if network is None and cabinet is not None:
+    cabinet, fits = _cabinet(network, cabinet_file)
+    if cabinet is not None and (network is None or network.endswith(NETWORK_FILE_SUFFIX)):
         network = cabinet.network
     bundle = load_bundle(bundle_dir, network=network, trust_key=trust_key)
     runtime = ControllerRuntime(bundle, cabinet=cabinet)
@@ -36,8 +58,8 @@ def check(
         f"bundle {bundle.root}: network {bundle.network}, opset {bundle.opset}, "
         f"decision every {bundle.decision_interval_s:g} s, {len(bundle.files)} files verified{signed}"
     )
-    if cabinet is not None:
-        print(f"fits the cabinet {cabinet_file}: its phase tables, timed by its timing below")
+    if fits is not None:
+        print(f"fits {fits}: its phase tables, timed by the timing below")
     for tls, spec in bundle.intersections.items():
         t = runtime.timers[tls].timing
         print(
@@ -64,7 +86,11 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     check_parser = commands.add_parser("check", help="verify a bundle and time a few decisions")
     check_parser.add_argument("bundle", help="bundle folder (holds manifest.json)")
-    check_parser.add_argument("--network", help="refuse the bundle unless it is for this network")
+    check_parser.add_argument(
+        "--network",
+        help=f"network file ({NETWORK_FILE_SUFFIX}): refuse the bundle unless it fits its traffic lights' "
+        "phase tables and the default timing; a network name only with --cabinet",
+    )
     check_parser.add_argument("--decisions", type=int, default=200, help="decisions to time")
     check_parser.add_argument(
         "--cabinet", help="cabinet file: refuse the bundle unless it fits these phase tables and timing"

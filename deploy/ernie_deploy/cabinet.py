@@ -13,21 +13,23 @@ green). A bundle runs only where it fits the cabinet (:func:`check_fits`):
 
 A runtime given a cabinet then times with the cabinet's values, never the manifest's
 (``ControllerRuntime(bundle, cabinet=...)``). A cabinet comes from the network (the toolkit's
-``TrafficSignalEnv.cabinet``), from the controller itself over NTCIP (``NtcipClient.cabinet``), or
-from a cabinet file (:func:`read_cabinet`, written by ``ernie-traffic deploy cabinet``).
+``TrafficSignalEnv.cabinet``, or :func:`read_network_cabinet` where only the runtime is installed),
+from the controller itself over NTCIP (``NtcipClient.cabinet``), or from a cabinet file
+(:func:`read_cabinet`, written by ``ernie-traffic deploy cabinet``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ernie_deploy.bundle import MANIFEST_NAME, Bundle, BundleError, Fields, parse_timing
-from ernie_deploy.timing import MIN_YELLOW_S, TimingConfig
+from ernie_deploy.timing import MIN_YELLOW_S, TimingConfig, is_green_phase
 
 CABINET_FORMAT = "ernie-signal-cabinet"
 CABINET_FORMAT_VERSION = 1
@@ -102,6 +104,43 @@ def read_cabinet(path: str | os.PathLike[str]) -> Cabinet:
     if network is not None and not isinstance(network, str):
         raise top.fail("network", "expected a string or null")
     return Cabinet(network, intersections)
+
+
+def default_programs(network: ET.Element) -> dict[str, ET.Element]:
+    """Each traffic light's default program in a SUMO network (the root ``<net>`` element), by TLS
+    id: its first ``<tlLogic>``, the one SUMO starts."""
+    programs: dict[str, ET.Element] = {}
+    for logic in network.iter("tlLogic"):
+        programs.setdefault(logic.get("id", ""), logic)
+    return programs
+
+
+def read_network_cabinet(path: str | os.PathLike[str], timing: TimingConfig | None = None) -> Cabinet:
+    """The cabinets of the SUMO network file ``path``: each traffic light's green states from its
+    default program (those of :func:`ernie_deploy.timing.is_green_phase`, in program order), each
+    timed by ``timing`` (default: :class:`TimingConfig`'s defaults, as ``ernie-traffic deploy
+    cabinet`` writes without ``--config``). Named like the toolkit names a network file: its file
+    name without ``.net.xml``.
+
+    Read with the standard library's ElementTree, which only builds elements: it fetches no
+    external entity and runs nothing, and its expat (>= 2.4.1) refuses entity-expansion bombs."""
+    source = Path(path)
+    try:
+        root = ET.parse(source).getroot()
+    except OSError as exc:
+        raise CabinetError(f"{source}: cannot read: {exc.strerror}") from None
+    except ET.ParseError as exc:
+        raise CabinetError(f"{source}: not well-formed XML: {exc}") from None
+    if root.tag != "net":
+        raise CabinetError(f"{source}: not a SUMO network (root element <{root.tag}>, expected <net>)")
+    intersections = {}
+    for tls, logic in default_programs(root).items():
+        greens = tuple(s for s in (p.get("state", "") for p in logic.iter("phase")) if is_green_phase(s))
+        if greens:
+            intersections[tls] = CabinetIntersection(greens, timing or TimingConfig())
+    if not intersections:
+        raise CabinetError(f"{source}: the network has no traffic lights with a green phase")
+    return Cabinet(source.name.removesuffix(".net.xml"), intersections)
 
 
 def check_fits(bundle: Bundle, cabinet: Cabinet, intersections: Iterable[str] | None = None) -> None:

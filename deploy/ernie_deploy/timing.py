@@ -26,6 +26,15 @@ from dataclasses import dataclass
 
 GREEN_LINKS = frozenset("Gg")
 
+
+def is_green_phase(state: str) -> bool:
+    """A phase a controller can request: some movement has green and none is in its yellow change.
+
+    Phases that only change yellow or clear red are transitions the timer inserts, never requests
+    (the same rule as sumo-rl's). A network's green phases are these, in program order."""
+    return any(c in GREEN_LINKS for c in state) and not any(c in "yY" for c in state)
+
+
 # No signal shows a yellow change shorter than this, whatever its configuration says (the usual
 # minimum of traffic engineering guidance, e.g. ITE and the MUTCD's 3 s): the cabinet refuses a
 # bundle asking for less, and the signal-log safety check measures every yellow against it.

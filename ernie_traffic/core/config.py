@@ -38,7 +38,8 @@ class RegularizerConfig(BaseModel):
     step_size: float | None = Field(
         None,
         gt=0,
-        description="Ascent step length; None means 2.5·ε/K (for mean_field: 1.0 in logit space).",
+        description="Ascent step length; None means 2.5·ε/K (for mean_field: 2.5·L/K in plan-logit space, L "
+        "the logit distance from the ascent's start to moving the mass).",
     )
     norm: Norm = Field("l2", description="Ball norm: l2 (normalised gradient steps) or linf (signed steps).")
     divergence: DivergenceName = Field(
@@ -90,8 +91,10 @@ class RegularizerConfig(BaseModel):
             )
         return self
 
-    def resolved_step_size(self) -> float:
-        """The ascent step length actually used."""
+    def resolved_step_size(self, span: float | None = None) -> float:
+        """The ascent step length actually used: ``step_size``, else 2.5·span/K, so that K steps can
+        cross the attack's span (the PGD convention). The span is ε, except for mean_field, whose
+        attack passes its own: the plan-logit distance from its start to moving the mass."""
         if self.step_size is not None:
             return self.step_size
-        return 1.0 if self.kind == "mean_field" else 2.5 * self.epsilon / self.steps
+        return 2.5 * (self.epsilon if span is None else span) / self.steps

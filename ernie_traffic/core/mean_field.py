@@ -13,6 +13,7 @@ that ⟨Π, C⟩ ≤ ε (C has a zero diagonal, so the cost is linear along it).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -79,8 +80,12 @@ def wasserstein_attack(
     if cfg.mode == "gaussian":
         logits = noise
     else:
-        logits = _staying_logits(bins, cfg.init_scale * cfg.epsilon, like=distribution) + 0.01 * noise
-        step_size = cfg.resolved_step_size()
+        stay = _stay_logit(bins, cfg.init_scale * cfg.epsilon)
+        logits = stay * torch.eye(bins, dtype=distribution.dtype, device=distribution.device) + 0.01 * noise
+        # Leaving the start means lifting a target's logit by about ``stay`` (7 for 25 bins): a
+        # fixed unit step could not do it in a few steps, and K = 2 spent a quarter of the budget
+        # and did less damage than a random plan. So K steps span it, as PGD's span ε.
+        step_size = cfg.resolved_step_size(span=stay)
         with torch.enable_grad():
             for _ in range(cfg.steps):
                 logits = logits.detach().requires_grad_(True)
@@ -118,11 +123,11 @@ class MeanFieldRegularizer:
         return self.cfg.weight * value
 
 
-def _staying_logits(bins: int, moved_fraction: float, like: Tensor) -> Tensor:
-    """Plan logits that keep 1 − ``moved_fraction`` of every bin in place (the small start of the ascent):
-    starting from a plan that already spends the budget would leave the penalty no gradient."""
-    stay = torch.log(torch.tensor((bins - 1) * (1 - moved_fraction) / moved_fraction, dtype=like.dtype))
-    return (stay * torch.eye(bins, dtype=like.dtype, device=like.device)).expand(like.shape[0], bins, bins)
+def _stay_logit(bins: int, moved_fraction: float) -> float:
+    """The diagonal logit (others 0) of a plan that keeps 1 − ``moved_fraction`` of every bin in place,
+    the small start of the ascent: starting from a plan that already spends the budget would leave
+    the penalty no gradient."""
+    return math.log((bins - 1) * (1 - moved_fraction) / moved_fraction)
 
 
 def _check_distribution(distribution: Tensor) -> int:

@@ -12,16 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sumolib
+from ernie_deploy.timing import is_green_phase
 
 from ernie_traffic.errors import UserInputError
-
-
-def is_green_phase(state: str) -> bool:
-    """A phase an agent can choose: some movement has green and none is in its yellow change.
-
-    Phases that only change yellow or clear red are transitions the timing logic inserts,
-    never actions (the same rule as sumo-rl's)."""
-    return any(c in "Gg" for c in state) and not any(c in "yY" for c in state)
 
 
 @dataclass(frozen=True)

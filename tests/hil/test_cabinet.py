@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 from ernie_deploy.bundle import MANIFEST_NAME, BundleError, load_bundle
+from ernie_deploy.cabinet import read_network_cabinet
 from ernie_deploy.runtime import ControllerRuntime
 from ernie_deploy.snmp_client import NtcipClient, SnmpCredentials
 from ernie_deploy.snmp_runner import run_intersection
@@ -29,6 +30,7 @@ from ernie_traffic.export.manifest import intersection_entry, model_entry, write
 from ernie_traffic.export.onnx_model import DEFAULT_OPSET, export_onnx
 from ernie_traffic.hil.config import HilConfig
 from ernie_traffic.hil.safety import check_signal_log, read_signal_log
+from ernie_traffic.scenarios import list_scenarios
 from ernie_traffic.stress.compat import incompatibilities
 
 ALL_GREEN = "GGGgGGGgGGGgGGGg"
@@ -116,18 +118,41 @@ def test_check_refuses_a_bundle_that_does_not_fit_the_cabinet_file(bundles, tmp_
     assert written.returncode == 0, written.stderr
     assert json.loads(cabinet.read_text())["intersections"]["A0"]["timing"]["yellow_time"] == 3.0
 
-    good = deploy_check(bundles["good"], cabinet)
+    options = ("--network", "grid2x2", "--cabinet", str(cabinet))
+    good = deploy_check(bundles["good"], *options)
     assert good.returncode == 0, good.stderr
     assert "yellow 3 s, red clearance 2 s" in good.stdout
     for name, (_, message) in TAMPERS.items():
-        assert_refused(deploy_check(bundles[name], cabinet), message)
+        assert_refused(deploy_check(bundles[name], *options), message)
 
 
-def deploy_check(bundle: Path, cabinet: Path) -> subprocess.CompletedProcess[str]:
+def test_check_refuses_a_bundle_that_does_not_fit_the_network_file(bundles):
+    net_file = ROOT / "networks" / "grid2x2" / "grid2x2.net.xml"
+    good = deploy_check(bundles["good"], "--network", str(net_file))
+    assert good.returncode == 0, good.stderr
+    assert f"fits the cabinets of {net_file}" in good.stdout
+    assert "yellow 3 s, red clearance 2 s" in good.stdout
+    for name, (_, message) in TAMPERS.items():
+        assert_refused(deploy_check(bundles[name], "--network", str(net_file)), message)
+    # a name alone has no phase table to check against: refused, never passed unchecked
+    by_name = deploy_check(bundles["phase table"], "--network", "grid2x2")
+    assert_refused(by_name, "--network grid2x2: a name gives no phase table")
+
+
+def test_the_runtime_reads_the_network_cabinet_the_toolkit_enforces():
+    """``read_network_cabinet`` (runtime only, no SUMO) gives the same tables and timing as the
+    simulated signals' own cabinet, for every bundled network."""
+    for scenario in list_scenarios():
+        if scenario.source == "bundled":
+            env = TrafficSignalEnv(TrafficEnvConfig(network=scenario.name))  # reads the network only
+            assert read_network_cabinet(scenario.net_file) == env.cabinet, scenario.name
+            env.close()
+
+
+def deploy_check(bundle: Path, *options: str) -> subprocess.CompletedProcess[str]:
     """``python -m ernie_deploy check`` as a controller computer runs it."""
     return subprocess.run(
-        [sys.executable, "-m", "ernie_deploy", "check", str(bundle), "--network", "grid2x2",
-         "--cabinet", str(cabinet), "--decisions", "5"],
+        [sys.executable, "-m", "ernie_deploy", "check", str(bundle), *options, "--decisions", "5"],
         capture_output=True, text=True, env=cli_env(), cwd=ROOT, check=False, timeout=60,
     )  # fmt: skip
 

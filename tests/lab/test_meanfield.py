@@ -6,6 +6,7 @@ import torch
 from scipy.optimize import linprog
 
 from ernie_traffic.algorithms.meanfield import (
+    MeanFieldConfig,
     MeanFieldMADDPG,
     PositionHistogram,
     meanfield_variant,
@@ -79,18 +80,25 @@ def _exact_w1(p: np.ndarray, q: np.ndarray, cost: np.ndarray) -> float:
     return float(result.fun)
 
 
-@pytest.mark.parametrize("epsilon", [0.05, 0.3])
-def test_mean_field_attack_stays_within_its_wasserstein_budget(epsilon):
+def _critic_inputs(
+    n: int, rows: int, config: MeanFieldConfig
+) -> tuple[MeanFieldMADDPG, torch.Tensor, torch.Tensor]:
+    """A fresh learner (seed 0) and its critic's inputs on ``rows`` joint observations of ``n``
+    agents: each agent's view ``[o_j, a_j, ā_j]`` and the others' position histogram ``d_s``."""
     torch.manual_seed(0)
-    n, rows = 6, 8
     env = make_particle_env(ParticleEnvConfig(n_agents=n, nearest_neighbors=True))
     observations, _ = env.reset(seed=0)
     obs = torch.as_tensor(np.stack([observations[a] for a in env.possible_agents]))[None].repeat(rows, 1, 1)
     obs[..., 2:4] += 0.5 * torch.randn(rows, n, 2)  # varied positions, so the histograms differ
-    learner = MeanFieldMADDPG(18, 5, n, meanfield_variant("ernie", hidden=16))
+    learner = MeanFieldMADDPG(18, 5, n, config)
     actions = torch.rand(rows, n, 5)
     view = torch.cat([obs, actions, others_mean(actions)], dim=-1).flatten(0, 1)
-    d_s = learner.histogram(obs[..., 2:4]).flatten(0, 1)
+    return learner, view, learner.histogram(obs[..., 2:4]).flatten(0, 1)
+
+
+@pytest.mark.parametrize("epsilon", [0.05, 0.3])
+def test_mean_field_attack_stays_within_its_wasserstein_budget(epsilon):
+    learner, view, d_s = _critic_inputs(6, 8, meanfield_variant("ernie", hidden=16))
     cfg = RegularizerConfig(kind="mean_field", epsilon=epsilon, steps=5)
     attack = wasserstein_attack(learner.q_of_distribution, view, d_s, cfg, learner.histogram.ground_cost)
     cost = learner.histogram.ground_cost.double().numpy()
@@ -103,3 +111,21 @@ def test_mean_field_attack_stays_within_its_wasserstein_budget(epsilon):
     assert torch.allclose(attack.distribution.sum(-1), torch.ones(len(d_s)))
     assert max(distances) > 0.5 * epsilon  # the attack does use its budget
     assert (attack.score > 0).all()
+
+
+def test_the_presets_attack_uses_its_budget_and_beats_random_transport_plans():
+    """Mean-field ERNIE's own attack (preset: Wasserstein budget 0.2, K = 2) on the N = 10 critic:
+    it spends its budget and does more damage than random plans of the same budget (it once spent a
+    quarter of it and did half a random plan's damage)."""
+    preset = meanfield_variant("ernie")
+    learner, view, d_s = _critic_inputs(10, 16, preset)
+    cfg = preset.mean_field_regularizer
+    assert cfg is not None and cfg.steps == 2
+    cost = learner.histogram.ground_cost
+    attack = wasserstein_attack(learner.q_of_distribution, view, d_s, cfg, cost)
+    random_plan = cfg.model_copy(update={"mode": "gaussian"})
+    randoms = [wasserstein_attack(learner.q_of_distribution, view, d_s, random_plan, cost) for _ in range(20)]
+    assert float(attack.transport_cost.mean()) > 0.8 * cfg.epsilon
+    assert all(float(r.transport_cost.mean()) > 0.99 * cfg.epsilon for r in randoms)  # same budget, all spent
+    best_random = max(float(r.score.mean()) for r in randoms)
+    assert float(attack.score.mean()) > 10 * best_random

@@ -10,10 +10,10 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from ernie_deploy.timing import GREEN_LINKS
+from ernie_deploy.cabinet import default_programs
+from ernie_deploy.timing import GREEN_LINKS, is_green_phase
 
 from ernie_traffic.errors import UserInputError
-from ernie_traffic.scenarios.network_info import is_green_phase
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Intersection:
     link); ``green_phases`` indexes the phases that show some green and no yellow, in program order
     (an action ``a`` requests ``phases[green_phases[a]]``). ``movements[a]`` lists the
     (incoming lane, outgoing lane) pairs that green phase ``a`` lets through. Green phases are
-    those of :func:`ernie_traffic.scenarios.network_info.is_green_phase`, as ``networks list`` counts them.
+    those of :func:`ernie_deploy.timing.is_green_phase`, as ``networks list`` counts them.
     """
 
     id: str
@@ -63,10 +63,7 @@ def read_intersections(net_file: Path) -> dict[str, Intersection]:
         link = (f"{conn.get('from')}_{conn.get('fromLane')}", f"{conn.get('to')}_{conn.get('toLane')}")
         lane_of_link.setdefault(tls, {})[int(conn.get("linkIndex", "-1"))] = link
     intersections: dict[str, Intersection] = {}
-    for logic in root.iter("tlLogic"):
-        tls = logic.get("id", "")
-        if tls in intersections:  # a second program of the same TLS: the first is the default
-            continue
+    for tls, logic in default_programs(root).items():
         phases = tuple(p.get("state", "") for p in logic.iter("phase"))
         durations = tuple(float(p.get("duration", "0")) for p in logic.iter("phase"))
         greens = tuple(i for i, state in enumerate(phases) if is_green_phase(state))
