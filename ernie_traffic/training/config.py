@@ -7,13 +7,17 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ernie_traffic.algorithms.coma import ComaConfig
 from ernie_traffic.algorithms.qcombo import QcomboConfig
 from ernie_traffic.algorithms.regularization import RegularizerName, RegularizerSettings
 from ernie_traffic.controllers.classical import ClassicalName
 from ernie_traffic.envs.traffic import PERTURBATIONS, PerturbationConfig, TrafficEnvConfig
+
+# ERNIE-A regularizes QCOMBO's global Q, which moves the local policies only through the consistency
+# loss: its runs keep the paper's weight unless the config sets one.
+ERNIE_A_CONSISTENCY_WEIGHT = 1.7
 
 # ``train --domain-randomization``: slower traffic, more demand and sensor noise, each up to half
 # of its strongest setting (speed factor 1 → 0.75, demand scale 1 → 1.5, noise sigma 0 → 0.1).
@@ -75,6 +79,20 @@ class TrainConfig(BaseModel):
             if not 0.0 <= low <= high <= 1.0:
                 raise ValueError(f"{name}: range [{low}, {high}] is not within [0, 1] with low <= high")
         return ranges
+
+    @model_validator(mode="after")
+    def _ernie_a_reaches_the_policy(self) -> TrainConfig:
+        if self.algo != "qcombo" or self.reg != "ernie-a":
+            return self
+        if "consistency_weight" not in self.qcombo.model_fields_set:
+            self.qcombo = self.qcombo.model_copy(update={"consistency_weight": ERNIE_A_CONSISTENCY_WEIGHT})
+            self.qcombo.model_fields_set.add("consistency_weight")
+        elif self.qcombo.consistency_weight == 0:
+            raise ValueError(
+                "reg ernie-a needs qcombo.consistency_weight > 0: the regularized global Q "
+                "reaches the local policies only through the consistency loss"
+            )
+        return self
 
     @property
     def algo_config(self) -> QcomboConfig | ComaConfig:

@@ -172,6 +172,18 @@ def test_wrong_field_types_are_one_line_each(tmp_path):
     assert any("reg:" in line and "'ernie-a'" in line for line in lines)
 
 
+def test_ernie_a_keeps_a_consistency_weight_that_carries_it_to_the_policy(tmp_path):
+    assert load_config(TrainConfig, None).qcombo.consistency_weight == 0.0
+    ernie_a = load_config(TrainConfig, None, reg="ernie-a")
+    assert ernie_a.qcombo.consistency_weight == 1.7
+    assert load_config(TrainConfig, save_config(ernie_a, tmp_path / "a.yaml")) == ernie_a
+    zero = tmp_path / "zero.yaml"
+    zero.write_text("reg: ernie-a\nqcombo: {consistency_weight: 0}\n")
+    with pytest.raises(UserInputError, match="consistency_weight > 0") as info:
+        load_config(TrainConfig, zero)
+    assert len(str(info.value).splitlines()) == 1
+
+
 def test_seeds_train_in_parallel_processes_and_aggregate(tmp_path):
     from ernie_traffic.training.seeds import train_seeds
 
