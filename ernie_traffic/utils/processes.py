@@ -6,6 +6,8 @@ of a study, rollout episodes) run in spawned processes. Every such worker:
 - ignores SIGINT: the terminal sends Ctrl-C to the whole process group, and the parent alone
   decides (it ends its workers);
 - exits when its parent is gone, even if the parent was killed outright (no orphans);
+- leaves through Python's exit path on SIGTERM (``end_now``), so that its work's clean-up runs
+  (a simulation closed, its temporary folder removed);
 - is not daemonic, so that it may start workers of its own (a study's training cell training with
   rollout workers); its parent ends it explicitly (``stop`` or ``end_now``).
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -46,11 +49,16 @@ def sigterm_as_interrupt() -> Iterator[None]:
 def _serve(conn: Connection, handler: Handler) -> None:
     # One message at a time; None is the signal to exit.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit)
     parent = os.getppid()
     threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
     with contextlib.suppress(EOFError, OSError):  # the parent went away: there is no one to answer
         while (message := conn.recv()) is not None:
             conn.send(handler(message))
+
+
+def _exit(signum: int, frame: Any) -> None:
+    sys.exit(128 + signum)
 
 
 def _exit_when_orphaned(parent: int) -> None:
