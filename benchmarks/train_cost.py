@@ -39,7 +39,8 @@ def train_and_time(learner: str, seed: int, episodes: int, episode_seconds: floa
     from ernie_traffic.algorithms import build_learner
     from ernie_traffic.envs.traffic import TrafficSignalEnv
     from ernie_traffic.training.config import TrainConfig
-    from ernie_traffic.training.loop import run_training_episode, spec_from_env
+    from ernie_traffic.training.episodes import run_training_episode
+    from ernie_traffic.training.loop import spec_from_env
 
     torch.set_num_threads(1)
     reg, mode = LEARNERS[learner]

@@ -91,6 +91,62 @@ def double_q_targets(
     return local_y, global_y
 
 
+def epsilon_at(config: QcomboConfig, steps: int) -> float:
+    """The exploration rate after ``steps`` environment steps: linear from ``epsilon_start`` to
+    ``epsilon_end`` over ``epsilon_decay_steps``, then constant."""
+    progress = min(1.0, steps / config.epsilon_decay_steps)
+    return config.epsilon_start + progress * (config.epsilon_end - config.epsilon_start)
+
+
+def epsilon_greedy(
+    policy_net: SharedAgentNet,
+    obs: torch.Tensor,
+    mask: torch.Tensor,
+    epsilon: float | None,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """Each agent's greedy action, replaced by a random valid one with probability ``epsilon``
+    (None: greedy, drawing nothing from ``generator``). [N, max_obs], bool [N, A] -> Long [N]."""
+    with torch.no_grad():
+        greedy = masked_greedy(policy_net.per_agent(obs[None])[0], mask)
+    if epsilon is None:
+        return greedy
+    explore_agent = torch.rand(policy_net.spec.n_agents, generator=generator) < epsilon
+    return torch.where(explore_agent, random_valid_actions(mask, generator), greedy)
+
+
+def local_q_net(spec: MultiAgentSpec, config: QcomboConfig) -> SharedAgentNet:
+    """The per-intersection Q network (the deployed policy)."""
+    return SharedAgentNet(spec, config.hidden, pad_value=0.0)
+
+
+class QcomboExplorer:
+    """QCOMBO's exploring policy apart from its learner, for a rollout worker: ε-greedy on a
+    snapshot of the learner's local Q network, with the ε the learner's schedule gives from
+    ``first_step`` on (one step per action, as the learner counts the steps it observes) and its
+    own generator seeded with ``seed``."""
+
+    def __init__(
+        self,
+        spec: MultiAgentSpec,
+        config: QcomboConfig,
+        policy_state: dict[str, torch.Tensor],
+        first_step: int,
+        seed: int,
+    ) -> None:
+        self.policy_net = local_q_net(spec, config)
+        self.policy_net.load_state_dict(policy_state)
+        self.config, self.steps = config, first_step
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def act(self, obs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        actions = epsilon_greedy(
+            self.policy_net, obs, mask, epsilon_at(self.config, self.steps), self.generator
+        )
+        self.steps += 1
+        return actions
+
+
 class Qcombo:
     """The QCOMBO learner (see the module docstring for its losses)."""
 
@@ -104,7 +160,7 @@ class Qcombo:
     ) -> None:
         torch.manual_seed(seed)
         self.spec, self.config = spec, config
-        self.policy_net = SharedAgentNet(spec, config.hidden, pad_value=0.0)
+        self.policy_net = local_q_net(spec, config)
         self.global_q = GlobalQ(spec, config.hidden)
         self.policy_target = frozen_copy(self.policy_net)
         self.global_target = frozen_copy(self.global_q)
@@ -115,18 +171,9 @@ class Qcombo:
         self.generator = torch.Generator().manual_seed(seed)
         self.steps = 0
 
-    def epsilon(self) -> float:
-        c = self.config
-        progress = min(1.0, self.steps / c.epsilon_decay_steps)
-        return c.epsilon_start + progress * (c.epsilon_end - c.epsilon_start)
-
     def act(self, obs: torch.Tensor, mask: torch.Tensor, explore: bool) -> torch.Tensor:
-        with torch.no_grad():
-            greedy = masked_greedy(self.policy_net.per_agent(obs[None])[0], mask)
-        if not explore:
-            return greedy
-        explore_agent = torch.rand(self.spec.n_agents, generator=self.generator) < self.epsilon()
-        return torch.where(explore_agent, random_valid_actions(mask, self.generator), greedy)
+        epsilon = epsilon_at(self.config, self.steps) if explore else None
+        return epsilon_greedy(self.policy_net, obs, mask, epsilon, self.generator)
 
     def observe(self, transition: Transition) -> dict[str, float]:
         self.replay.add(transition)

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from ernie_traffic.algorithms.base import Learner
 from ernie_traffic.algorithms.coma import Coma, ComaConfig
-from ernie_traffic.algorithms.qcombo import Qcombo, QcomboConfig
+from ernie_traffic.algorithms.qcombo import Qcombo, QcomboConfig, QcomboExplorer
 from ernie_traffic.algorithms.regularization import RegularizerName, RegularizerSettings
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.models.networks import MultiAgentSpec
@@ -16,15 +16,18 @@ from ernie_traffic.models.networks import MultiAgentSpec
 
 @dataclass(frozen=True)
 class Algorithm:
-    """A learner class, its config class and the kind of its decentralized outputs."""
+    """A learner class, its config class, the kind of its decentralized outputs and, for an
+    off-policy learner, the exploring policy rollout workers act with (None: the learner must
+    collect its own episodes, acting with its current policy)."""
 
     learner: type
     config: type[BaseModel]
     outputs: str  # "q_values" (act greedily) or "logits" (a stochastic policy)
+    explorer: type | None = None
 
 
 ALGORITHMS: dict[str, Algorithm] = {
-    "qcombo": Algorithm(Qcombo, QcomboConfig, outputs="q_values"),
+    "qcombo": Algorithm(Qcombo, QcomboConfig, outputs="q_values", explorer=QcomboExplorer),
     "coma": Algorithm(Coma, ComaConfig, outputs="logits"),
 }
 

@@ -56,6 +56,15 @@ def train_command(
             "in [0, 0.5]).",
         ),
     ] = False,
+    rollout_workers: Annotated[
+        int | None,
+        typer.Option(
+            "--rollout-workers",
+            min=1,
+            help="Worker processes playing the exploring episodes in parallel rounds (qcombo only; "
+            "default: 1, the learner plays each episode itself).",
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the run (default: 0).")] = None,
     seeds: Annotated[
         str | None,
@@ -98,6 +107,7 @@ def train_command(
         "regularizer.weight": weight,
         "regularizer.epsilon": epsilon,
         "episodes": episodes,
+        "rollout_workers": rollout_workers,
         "seed": seed,
         "eval_episodes": eval_episodes,
         "out_dir": str(out_dir) if out_dir else None,

@@ -7,9 +7,8 @@ records a cell that failed twice as ``status: "failed"`` with the error, so the 
 
 A sweep interrupted by Ctrl-C or terminated by SIGTERM raises ``KeyboardInterrupt`` out of
 ``run_cells`` after ending its workers at once: the cells in progress are abandoned (a resumed sweep
-runs them again), the records written so far are kept. Workers ignore SIGINT (the terminal sends
-it to the whole process group; the parent alone decides) and exit by themselves when their parent
-is gone, even if it was killed outright.
+runs them again), the records written so far are kept. Workers ignore SIGINT and exit by themselves
+when their parent is gone, even if it was killed outright (:mod:`ernie_traffic.utils.processes`).
 
 - ``process`` (default): a pool of spawned worker processes owned by this module. libsumo allows one
   simulation per process, and a SUMO crash kills its process, so each worker runs one cell at a
@@ -21,27 +20,26 @@ is gone, even if it was killed outright.
 from __future__ import annotations
 
 import contextlib
+import functools
 import multiprocessing as mp
 import os
-import signal
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
 from ernie_traffic.utils.io import append_jsonl, read_jsonl
+from ernie_traffic.utils.processes import WorkerProcess, sigterm_as_interrupt
 
 Cell = Any  # a frozen dataclass with a unique ``key``: pickled to its worker, its fields open its record
 CellFn = Callable[[Cell], dict[str, Any]]
 Progress = Callable[[dict[str, Any]], None]
 ATTEMPTS = 2  # a cell is retried once, then recorded as failed
 BACKENDS = ("process", "ray")
-ORPHAN_CHECK_S = 0.5  # how often a worker checks that its parent is still there
 
 
 def finished_keys(results_path: str | os.PathLike[str]) -> set[str]:
@@ -82,30 +80,12 @@ def run_cells(
         return written
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         if backend == "process":
             _run_process_pool(todo, cell_fn, workers, settle)
         else:
             _run_ray(todo, cell_fn, workers, address, settle)
     return written
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """While cells run, SIGTERM raises ``KeyboardInterrupt`` as Ctrl-C does, so that the backend's
-    clean-up (ending the workers) runs instead of the process vanishing and leaving them behind."""
-    if threading.current_thread() is not threading.main_thread():  # signals go to the main thread
-        yield
-        return
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _end_torn_line(results_path: str | os.PathLike[str]) -> None:
@@ -133,55 +113,17 @@ def execute_cell(cell_fn: CellFn, cell: Cell) -> dict[str, Any]:
     return {"status": "ok", "metrics": metrics, "wall_s": time.perf_counter() - start}
 
 
-def _worker_loop(conn: Connection, cell_fn: CellFn) -> None:
-    # One cell at a time; a None message is the signal to exit.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it ends us
-    parent = os.getppid()
-    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
-    with contextlib.suppress(EOFError, OSError):  # the parent went away: there is no one to answer
-        while (cell := conn.recv()) is not None:
-            conn.send(execute_cell(cell_fn, cell))
-
-
-def _exit_when_orphaned(parent: int) -> None:
-    """End this worker as soon as its parent is gone (killed without the chance to end its workers):
-    a cell nobody will record is not worth finishing."""
-    while os.getppid() == parent:
-        time.sleep(ORPHAN_CHECK_S)
-    os._exit(1)
-
-
-class _Worker:
-    """A spawned process running ``_worker_loop`` and the cell it is working on."""
+class _Worker(WorkerProcess):
+    """A worker process running cells, and the cell it is working on."""
 
     def __init__(self, ctx: Any, cell_fn: CellFn) -> None:
-        self.conn, child_conn = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_loop, args=(child_conn, cell_fn), daemon=True)
-        self.process.start()
-        child_conn.close()
+        super().__init__(ctx, functools.partial(execute_cell, cell_fn))
         self.cell: Cell | None = None
         self.attempt = 0
 
     def give(self, cell: Cell, attempt: int) -> None:
         self.cell, self.attempt = cell, attempt
         self.conn.send(cell)
-
-    def stop(self) -> None:
-        """Ask the worker to exit after its cell (it has none at the end of a sweep)."""
-        with contextlib.suppress(BrokenPipeError, OSError):
-            self.conn.send(None)
-        self.process.join(timeout=10)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-
-    def end_now(self) -> None:
-        """End the worker at once, abandoning its cell (SIGTERM; SIGKILL if that is not enough)."""
-        self.process.terminate()
-        self.process.join(timeout=2)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
 
 
 def _run_process_pool(

@@ -53,6 +53,13 @@ class TrainConfig(BaseModel):
         "each level uniformly from its range (domain randomization; evaluation stays nominal)",
     )
     checkpoint_every: int = Field(1, ge=1, description="episodes between checkpoints")
+    rollout_workers: int = Field(
+        1,
+        ge=1,
+        description="worker processes playing the exploring episodes, a round of one episode each at a "
+        "time, acting with the policy of the round's start (qcombo only; 1: the learner plays each "
+        "episode itself; with more, checkpoints fall at round ends)",
+    )
     eval_episodes: int = Field(2, ge=0, description="evaluation episodes after training (0: none)")
     validation_episodes: int = Field(
         1,
@@ -110,6 +117,11 @@ class TrainConfig(BaseModel):
     def training_seed(self, episode: int) -> int:
         """SUMO seed of a training episode (below the evaluation seeds for any realistic run)."""
         return self.seed * 100_000 + episode
+
+    def exploration_seed(self, episode: int) -> int:
+        """Seed of the exploration draws of training episode ``episode`` when a rollout worker plays
+        it (a function of the run seed and the episode: the worker that plays it does not matter)."""
+        return int(np.random.SeedSequence([self.seed, episode]).generate_state(1)[0])
 
     def domain_levels(self, episode: int) -> dict[str, float]:
         """The perturbation levels of training episode ``episode`` under domain randomization: each

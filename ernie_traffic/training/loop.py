@@ -5,13 +5,24 @@ Resume reproduces an uninterrupted run exactly: a checkpoint (written at episode
 holds the learner's full state — networks, optimizers, replay buffer, its random generator —
 together with torch/numpy/Python RNG states, and every episode's SUMO seed is a function of the
 run seed and the episode index.
+
+With ``rollout_workers`` N > 1 (off-policy learners only) training runs in rounds of N episodes
+(:mod:`ernie_traffic.training.rollouts`): the round's exploring episodes are played at once by N
+worker processes, each acting ε-greedily with the learner's local Q network as it was at the
+round's start and with the ε the learner's schedule gives at the step it will observe (episodes
+have a fixed number of steps, so step t of the round's k-th episode explores with the ε of learner
+step ``steps_at_round_start + k × steps_per_episode + t``, exactly as an uninterrupted
+one-worker run would: only the Q network is stale). The learner then observes their transitions
+in episode order (the update-to-data ratio of one worker), and each episode gets its metrics
+record. Every episode's policy (after learning from it) is still validated, by the workers, while
+they already play the next round. Patience is checked and checkpoints are written at round ends,
+so a resume continues exactly; the same seed and worker count give the same numbers.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,16 +31,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from ernie_traffic.algorithms import Learner, Transition, build_learner, get_algorithm
+from ernie_traffic.algorithms import Learner, build_learner, get_algorithm
 from ernie_traffic.controllers.classical import classical_controller
 from ernie_traffic.controllers.learned import controller_from_record, policy_record, save_policy
 from ernie_traffic.envs.traffic import TrafficSignalEnv
 from ernie_traffic.errors import UserInputError, first_line
 from ernie_traffic.evaluation import evaluate, evaluation_seeds, validation_seeds
-from ernie_traffic.models.networks import MultiAgentSpec, pad_observations
+from ernie_traffic.models.networks import MultiAgentSpec
 from ernie_traffic.runs import RunDirectory
 from ernie_traffic.training.config import TrainConfig
+from ernie_traffic.training.episodes import EpisodeLosses, run_training_episode
+from ernie_traffic.training.rollouts import RolloutPool, explore_episode
 from ernie_traffic.utils.config_files import save_config
+from ernie_traffic.utils.processes import sigterm_as_interrupt
 
 EpisodeCallback = Callable[[dict[str, Any]], None]
 
@@ -51,47 +65,6 @@ def spec_from_env(env: TrafficSignalEnv) -> MultiAgentSpec:
         state_dim=int(np.asarray(env.state()).shape[0]),
         sensor_start=tuple(env.layouts[a].detector_slice.start for a in agents),
     )
-
-
-def _tensors(env: TrafficSignalEnv, spec: MultiAgentSpec, obs: dict) -> tuple[torch.Tensor, ...]:
-    state = torch.as_tensor(np.asarray(env.state()), dtype=torch.float32)
-    mask = torch.as_tensor(np.asarray(env.action_mask), dtype=torch.bool)
-    return pad_observations(spec, obs), state, mask
-
-
-def run_training_episode(
-    env: TrafficSignalEnv, learner: Learner, spec: MultiAgentSpec, obs: dict, reward_scale: float
-) -> dict:
-    """One exploring episode from the reset observations ``obs``; returns its training record."""
-    obs_t, state, mask = _tensors(env, spec, obs)
-    losses: dict[str, list[float]] = defaultdict(list)
-    team_return, steps, done = 0.0, 0, False
-    while not done:
-        actions = learner.act(obs_t, mask, explore=True)
-        step_actions = {agent: int(actions[i]) for i, agent in enumerate(spec.agents)}
-        next_obs, rewards, terminations, truncations, _ = env.step(step_actions)
-        done = not env.agents or any(terminations.values()) or any(truncations.values())
-        # the env may omit the observations of agents that are done; keep their last ones
-        next_obs_t, next_state, next_mask = _tensors(env, spec, {**obs, **next_obs})
-        reward = torch.tensor([float(rewards.get(agent, 0.0)) for agent in spec.agents])
-        terminal = float(any(terminations.values()))
-        transition = Transition(
-            obs_t, state, mask, actions, reward * reward_scale, next_obs_t, next_state, next_mask, terminal
-        )
-        for name, value in learner.observe(transition).items():
-            losses[name].append(value)
-        obs = {**obs, **next_obs}
-        obs_t, state, mask = next_obs_t, next_state, next_mask
-        team_return += float(reward.sum())
-        steps += 1
-    for name, value in learner.end_episode().items():
-        losses[name].append(value)
-    record = {"return": team_return, "steps": steps, **env.episode_metrics()}
-    record.update({f"loss/{name}": sum(v) / len(v) for name, v in losses.items() if name != "regularizer"})
-    record["regularizer"] = (
-        sum(losses["regularizer"]) / len(losses["regularizer"]) if losses["regularizer"] else 0.0
-    )
-    return record
 
 
 def _rng_states() -> dict[str, Any]:
@@ -135,6 +108,12 @@ def train(
     on_episode: EpisodeCallback | None = None,
 ) -> TrainResult:
     """Train ``config`` in ``run_dir`` (default ``out_dir/run_name``), then evaluate it."""
+    if config.rollout_workers > 1 and get_algorithm(config.algo).explorer is None:
+        raise UserInputError(
+            f"rollout_workers {config.rollout_workers} (--rollout-workers): {config.algo} learns on-policy, "
+            "from episodes of its current policy; rollout workers act with a snapshot taken at each "
+            "round's start and serve off-policy learners (qcombo) only: use 1"
+        )
     run = RunDirectory(run_dir or config.out_dir / config.run_name())
     if not resume and run.checkpoint.exists():
         raise UserInputError(
@@ -167,6 +146,37 @@ def train(
                 raise UserInputError(f"{run.checkpoint}: random-number states of another structure") from exc
             run.keep_metrics_before(start)
         best = checkpoint.get("best") if checkpoint else None
+        if config.rollout_workers == 1:
+            best = _train_sequentially(config, run, env, obs, spec, learner, start, best, on_episode)
+        else:
+            env.close()  # the workers play the episodes
+            best = _train_in_rounds(config, run, spec, learner, start, env.n_decisions, best, on_episode)
+    finally:
+        env.close()
+
+    policy = best["policy"] if best is not None else _policy(config, learner)
+    save_policy(run, policy)
+    evaluation = None
+    if config.eval_episodes:
+        evaluation = final_evaluation(config, controller_from_record(policy, name=config.algo), run)
+        run.save_evaluation(evaluation)
+    return TrainResult(run.path, run.read_metrics(), evaluation)
+
+
+def _train_sequentially(
+    config: TrainConfig,
+    run: RunDirectory,
+    env: TrafficSignalEnv,
+    obs: dict,
+    spec: MultiAgentSpec,
+    learner: Learner,
+    start: int,
+    best: dict[str, Any] | None,
+    on_episode: EpisodeCallback | None,
+) -> dict[str, Any] | None:
+    """Episodes ``start``… in this process, the learner acting in each; ``env`` is reset for
+    episode ``start`` with ``obs`` its observations. Returns the best validated policy's record."""
+    try:
         for episode in range(start, config.episodes):
             if episode > start:
                 episode_env = config.training_env(episode)
@@ -181,12 +191,8 @@ def train(
                 **{f"domain/{name}": level for name, level in config.domain_levels(episode).items()},
             }
             policy = _policy(config, learner)  # validated and checkpointed: one copy of the weights
-            if config.validation_episodes:
-                delay = record["validation_delay"] = validation_delay(config, policy)
-                if best is None or delay < best["validation_delay"]:
-                    best = {"episode": episode, "validation_delay": delay, "policy": policy}
-            record["wall_s"] = time.perf_counter() - began
-            run.append_metrics(record)
+            delay = validation_delay(config, policy) if config.validation_episodes else None
+            best = _log_episode(run, record, policy, delay, time.perf_counter() - began, best)
             stopping = _patience_spent(config, best, episode)
             if (episode + 1) % config.checkpoint_every == 0 or episode + 1 == config.episodes or stopping:
                 run.save_checkpoint(_checkpoint(config, learner, policy, episode + 1, best))
@@ -196,14 +202,104 @@ def train(
                 break
     finally:
         env.close()
+    return best
 
-    policy = best["policy"] if best is not None else _policy(config, learner)
-    save_policy(run, policy)
-    evaluation = None
-    if config.eval_episodes:
-        evaluation = final_evaluation(config, controller_from_record(policy, name=config.algo), run)
-        run.save_evaluation(evaluation)
-    return TrainResult(run.path, run.read_metrics(), evaluation)
+
+def _train_in_rounds(
+    config: TrainConfig,
+    run: RunDirectory,
+    spec: MultiAgentSpec,
+    learner: Learner,
+    start: int,
+    steps_per_episode: int,
+    best: dict[str, Any] | None,
+    on_episode: EpisodeCallback | None,
+) -> dict[str, Any] | None:
+    """Episodes ``start``… in rounds played by ``config.rollout_workers`` worker processes (see
+    the module docstring). Returns the best validated policy's record."""
+    workers = config.rollout_workers
+
+    def play_round(pool: RolloutPool, first: int) -> tuple[range, list[int]]:
+        episodes = range(first, min(first + workers, config.episodes))
+        policy_state = learner.policy_net.state_dict()  # pickled at submission: a snapshot
+        # an off-policy learner counts the steps it has observed; its ε schedule follows them
+        first_step = learner.steps
+        jobs = [
+            pool.submit(
+                explore_episode,
+                config.algo,
+                spec,
+                config.algo_config,
+                policy_state,
+                first_step + k * steps_per_episode,
+                config.exploration_seed(episode),
+                config.training_env(episode),
+                config.training_seed(episode),
+                config.reward_scale,
+            )
+            for k, episode in enumerate(episodes)
+        ]
+        return episodes, jobs
+
+    with sigterm_as_interrupt(), RolloutPool(workers) as pool:
+        episodes, jobs = play_round(pool, start)
+        began = time.perf_counter()
+        while episodes:
+            records, policies = [], []
+            for episode, job in zip(episodes, jobs, strict=True):
+                rollout = pool.result(job)
+                losses = EpisodeLosses(learner)
+                for transition in rollout.transitions():
+                    losses.observe(transition)
+                domain = config.domain_levels(episode)
+                records.append(
+                    {
+                        "episode": episode,
+                        **rollout.record,
+                        **losses.end_episode(),
+                        **{f"domain/{name}": level for name, level in domain.items()},
+                    }
+                )
+                policies.append(_policy(config, learner))
+            # validations first: the workers take them before the next round's episodes
+            validations = [
+                pool.submit(validation_delay, config, p) for p in policies if config.validation_episodes
+            ]
+            next_episodes, next_jobs = play_round(pool, episodes.stop)
+            delays = [pool.result(job) for job in validations] or [None] * len(policies)
+            wall_s = (time.perf_counter() - began) / len(episodes)  # the round's, shared by its episodes
+            for record, policy, delay in zip(records, policies, delays, strict=True):
+                best = _log_episode(run, record, policy, delay, wall_s, best)
+            stopping = _patience_spent(config, best, episodes[-1])
+            checkpoint_due = any((e + 1) % config.checkpoint_every == 0 for e in episodes)
+            if checkpoint_due or episodes.stop == config.episodes or stopping:
+                run.save_checkpoint(_checkpoint(config, learner, policies[-1], episodes.stop, best))
+            if on_episode is not None:
+                for record in records:
+                    on_episode(record)
+            if stopping:
+                break  # the next round's episodes, already running, are abandoned
+            episodes, jobs, began = next_episodes, next_jobs, time.perf_counter()
+    return best
+
+
+def _log_episode(
+    run: RunDirectory,
+    record: dict[str, Any],
+    policy: dict[str, Any],
+    delay: float | None,
+    wall_s: float,
+    best: dict[str, Any] | None,
+) -> dict[str, Any] | None:
+    """Append an episode's record, with the validation ``delay`` of its policy (None: not
+    validated) and its wall time, to the run's metrics; returns the best validated policy so far."""
+    if delay is not None:
+        record["validation_delay"] = delay
+        if best is None or delay < best["validation_delay"]:
+            best = {"episode": record["episode"], "validation_delay": delay, "policy": policy}
+    record["wall_s"] = wall_s
+    run.append_metrics(record)
+    return best
 
 
 def _policy(config: TrainConfig, learner: Learner) -> dict[str, Any]:

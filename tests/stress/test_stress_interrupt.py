@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from process_tree import descendants, running
 
 from ernie_traffic.utils.io import read_jsonl
 
@@ -26,26 +27,6 @@ CELLS = 4  # fixed-time x (baseline + one level) x two seeds
 def sweep_command(out: str) -> list[str]:
     return [sys.executable, "-m", "ernie_traffic", "stress-test", "-c", "fixed-time", "--plan", "plan.yaml",
             "--out", out, "--workers", "2", "--no-report"]  # fmt: skip
-
-
-def descendants(pid: int) -> list[int]:
-    """Live (not zombie) processes below ``pid``, read from /proc."""
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            state, parent = stat.read_text().rsplit(")", 1)[1].split()[:2]
-        except OSError:  # it ended while we looked
-            continue
-        if int(parent) == pid and state != "Z":
-            children.append(int(stat.parent.name))
-    return children + [grandchild for child in children for grandchild in descendants(child)]
-
-
-def running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def interrupted_sweep(tmp_path: Path, signum: int) -> tuple[int, str, list[int]]:
