@@ -7,7 +7,6 @@ import contextlib
 import math
 import shutil
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,9 +19,10 @@ from pettingzoo import ParallelEnv
 
 from ernie_traffic.envs.traffic.config import TrafficEnvConfig
 from ernie_traffic.envs.traffic.detectors import DetectorBank
+from ernie_traffic.envs.traffic.episode import Episode
 from ernie_traffic.envs.traffic.intersections import Intersection, read_intersections
 from ernie_traffic.envs.traffic.metrics import tripinfo_metrics
-from ernie_traffic.envs.traffic.perturbations import build_perturbations
+from ernie_traffic.envs.traffic.perturbations import Adversary, build_perturbations
 from ernie_traffic.envs.traffic.programs import (
     CABINET_PROGRAM_ID,
     program_green_times,
@@ -32,9 +32,6 @@ from ernie_traffic.envs.traffic.rewards import REWARDS
 from ernie_traffic.envs.traffic.simulation import Simulation
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.scenarios import resolve_scenario
-
-# An adversary gets (agent, last observations, the actions chosen this step) and returns an action.
-Adversary = Callable[[str, dict[str, np.ndarray], dict[str, int]], int]
 
 
 class TrafficSignalEnv(ParallelEnv):
@@ -106,6 +103,7 @@ class TrafficSignalEnv(ParallelEnv):
         self.reward_function = REWARDS[config.reward]()
         self.adversary: Adversary | None = None
         self.simulation: Simulation | None = None
+        self.episode: Episode | None = None  # what the rewards and perturbations see of the episode
         self.timers: dict[str, SignalTimer] = {}
         self.last_observations: dict[str, np.ndarray] = {}
         # The incoming detector readings after the sensor perturbations (in detector-bank order): what
@@ -149,6 +147,7 @@ class TrafficSignalEnv(ParallelEnv):
             self, self.config.backend, self.config.gui, self._sumo_args(episode_seed), self._inputs()
         )
         api = self.simulation.api
+        self.episode = Episode(api, self.intersections, self.detectors, self.n_decisions)
         self._time = self.begin
         self._metrics = None
         self._queue_sum = 0.0
@@ -162,8 +161,8 @@ class TrafficSignalEnv(ParallelEnv):
                 api.trafficlight.setProgram(agent, CABINET_PROGRAM_ID)
         self._last_green = dict.fromkeys(self.possible_agents, 0)
         for perturbation in self.perturbations:
-            perturbation.on_reset(self)
-        self.reward_function.reset(self)
+            perturbation.on_reset(self.episode)
+        self.reward_function.reset(self.episode)
         self.agents = list(self.possible_agents)
         observations = self._observe()
         return observations, {a: {} for a in self.agents}
@@ -178,7 +177,7 @@ class TrafficSignalEnv(ParallelEnv):
         infos: dict[str, dict[str, Any]] = {a: {"action_replaced": False} for a in self.agents}
         requested = {a: actions.get(a, self.timers[a].target) for a in self.agents}
         for perturbation in self.perturbations:
-            perturbation.actions(self, requested, infos)
+            perturbation.actions(requested, infos, self.last_observations, self.adversary)
         if self.config.control == "agents":
             for agent, action in requested.items():
                 self.timers[agent].request(action)
@@ -189,7 +188,7 @@ class TrafficSignalEnv(ParallelEnv):
             self.simulation.api.simulationStep(self._time)
         self.decision_count += 1
         observations = self._observe()
-        reward_values = self.reward_function(self)
+        reward_values = self.reward_function(self.episode)
         rewards = {a: float(r) for a, r in zip(self.possible_agents, reward_values, strict=True)}
         done = self.decision_count >= self.n_decisions
         terminations = dict.fromkeys(self.agents, False)
@@ -293,14 +292,12 @@ class TrafficSignalEnv(ParallelEnv):
         # Sensor perturbations act on copies: rewards and metrics keep the true readings.
         counts, queues = bank.counts_in.copy(), bank.queues_in.copy()
         for perturbation in self.perturbations:
-            perturbation.readings(self, counts, queues)
+            perturbation.readings(self.decision_count, counts, queues)
         self.perceived_counts, self.perceived_queues = counts, queues
         status = [self._signal_status(agent) for agent in self.possible_agents]
         greens, in_transition, time_in_stage = (np.array(column) for column in zip(*status, strict=True))
         flat = self._assembler.assemble(counts, queues, greens, in_transition, time_in_stage)
         observations = dict(zip(self.possible_agents, self._assembler.split(flat), strict=True))
-        for perturbation in self.perturbations:
-            perturbation.observations(self, observations)  # in place, so ``flat`` sees it too
         self._state = np.zeros(self.state_space.shape, dtype=np.float32)
         self._state[self._state_at] = flat
         self.last_observations = observations
