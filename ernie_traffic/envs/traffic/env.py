@@ -19,17 +19,12 @@ from pettingzoo import ParallelEnv
 
 from ernie_traffic.envs.traffic.config import TrafficEnvConfig
 from ernie_traffic.envs.traffic.detectors import DetectorBank
-from ernie_traffic.envs.traffic.episode import Episode
+from ernie_traffic.envs.traffic.episode import Episode, Simulation, sumo_args
 from ernie_traffic.envs.traffic.intersections import Intersection, read_intersections
 from ernie_traffic.envs.traffic.metrics import tripinfo_metrics
 from ernie_traffic.envs.traffic.perturbations import Adversary, build_perturbations
-from ernie_traffic.envs.traffic.programs import (
-    CABINET_PROGRAM_ID,
-    program_green_times,
-    write_cabinet_programs,
-)
+from ernie_traffic.envs.traffic.programs import CABINET_PROGRAM_ID, write_cabinet_programs
 from ernie_traffic.envs.traffic.rewards import REWARDS
-from ernie_traffic.envs.traffic.simulation import Simulation
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.scenarios import resolve_scenario
 
@@ -143,11 +138,11 @@ class TrafficSignalEnv(ParallelEnv):
         self._next_seed = episode_seed + 1
         for position, perturbation in enumerate(self.perturbations):
             perturbation.seed(episode_seed, position)
-        self.simulation = Simulation(
-            self, self.config.backend, self.config.gui, self._sumo_args(episode_seed), self._inputs()
-        )
-        api = self.simulation.api
-        self.episode = Episode(api, self.intersections, self.detectors, self.n_decisions)
+        tripinfo, additional = self._file("tripinfo.xml"), self._additional()
+        args = sumo_args(self.config, self.scenario, episode_seed, tripinfo, additional)
+        args += [arg for perturbation in self.perturbations for arg in perturbation.sumo_args()]
+        self.simulation = Simulation(self, self.config, self.scenario, args)
+        self.episode = Episode(self.simulation.api, self.intersections, self.detectors, self.n_decisions)
         self._time = self.begin
         self._metrics = None
         self._queue_sum = 0.0
@@ -158,7 +153,7 @@ class TrafficSignalEnv(ParallelEnv):
             self._show_timer_states()
         else:
             for agent in self.possible_agents:
-                api.trafficlight.setProgram(agent, CABINET_PROGRAM_ID)
+                self.episode.api.trafficlight.setProgram(agent, CABINET_PROGRAM_ID)
         self._last_green = dict.fromkeys(self.possible_agents, 0)
         for perturbation in self.perturbations:
             perturbation.on_reset(self.episode)
@@ -331,43 +326,14 @@ class TrafficSignalEnv(ParallelEnv):
             self._workdir = Path(tempfile.mkdtemp(prefix="ernie-traffic-"))
         return self._workdir / name
 
-    def _inputs(self) -> list[Path]:
-        return [self.scenario.net_file, *self.scenario.route_files]
-
-    def _sumo_args(self, seed: int) -> list[str]:
-        additional = list(self.scenario.additional_files)
-        detector_file = self.detectors.write_additional(self._file("detectors.add.xml"))
-        if detector_file is not None:
-            additional.append(detector_file)
+    def _additional(self) -> list[Path]:
+        """SUMO's additional files: the scenario's, the detectors', the user's, the cabinet programs."""
         user_files = [Path(p) for p in self.config.additional_files]
-        additional += user_files
+        detector_files = self.detectors.write_additional(self._file("detectors.add.xml"))
+        additional = [*self.scenario.additional_files, *detector_files, *user_files]
         if self.config.control != "agents":  # loaded last, so its program is the one SUMO starts with
-            green_times = program_green_times(user_files, self.intersections)
+            path, actuated = self._file("cabinet-programs.add.xml"), self.config.control == "actuated"
             additional.append(
-                write_cabinet_programs(
-                    self._file("cabinet-programs.add.xml"),
-                    self.intersections,
-                    self.timing,
-                    green_times,
-                    actuated=self.config.control == "actuated",
-                )
+                write_cabinet_programs(path, self.intersections, self.timing, user_files, actuated)
             )
-        args = [
-            "-n", str(self.scenario.net_file),
-            "-r", ",".join(str(r) for r in self.scenario.route_files),
-            "--begin", f"{self.begin}",
-            "--step-length", "1",
-            "--seed", str(seed),
-            "--time-to-teleport", f"{self.config.time_to_teleport}",
-            "--tripinfo-output", str(self._file("tripinfo.xml")),
-            "--tripinfo-output.write-unfinished",
-            "--tripinfo-output.write-undeparted",
-            "--no-step-log", "--no-warnings",
-        ]  # fmt: skip
-        if additional:
-            args += ["-a", ",".join(str(a) for a in additional)]
-        if self.config.gui:
-            args += ["--start", "--quit-on-end"]
-        for perturbation in self.perturbations:
-            args += perturbation.sumo_args()
-        return args
+        return additional

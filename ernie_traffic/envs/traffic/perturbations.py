@@ -57,8 +57,7 @@ class Perturbation:
         pass
 
     def readings(self, decision: int, counts: np.ndarray, queues: np.ndarray) -> None:
-        """Change the incoming detector readings of ``decision`` (0 at reset) the observations are
-        built from (in place)."""
+        """Change the incoming readings of ``decision`` (0: reset) the observations are built from."""
 
     def actions(
         self,
@@ -84,13 +83,12 @@ class SpeedFactor(Perturbation):
         return 1.0 - 0.5 * level
 
     def on_reset(self, episode: Episode) -> None:
-        api = episode.api
-        vtype, vehicle = api.vehicletype, api.vehicle
+        vtype, vehicle = episode.api.vehicletype, episode.api.vehicle
         for type_id in vtype.getIDList():
             vtype.setSpeedFactor(type_id, vtype.getSpeedFactor(type_id) * self.value)
             vtype.setSpeedDeviation(type_id, vtype.getSpeedDeviation(type_id) * self.value)
             vtype.setMaxSpeed(type_id, vtype.getMaxSpeed(type_id) * self.value)
-        for vehicle_id in api.simulation.getLoadedIDList():  # built during start, from the old types
+        for vehicle_id in episode.api.simulation.getLoadedIDList():  # built during start, from the old types
             vehicle.setSpeedFactor(vehicle_id, vehicle.getSpeedFactor(vehicle_id) * self.value)
 
 
@@ -138,16 +136,15 @@ class LaneClosure(Perturbation):
         open_lanes = {road: set(lanes) for road, lanes in lanes_by_road.items()}
         self.closed: list[str] = []
         self.work_zones: list[str] = []
-        api = episode.api
         for lane in map(str, self.rng.permutation(candidates)[:wanted]):
             others = open_lanes[_road(lane)] - {lane}
             if others and turns[lane] <= set().union(*(turns[o] for o in others)):
                 open_lanes[_road(lane)].discard(lane)
                 self.closed.append(lane)
-                api.lane.setAllowed(lane, ["authority"])
+                episode.api.lane.setAllowed(lane, ["authority"])
             else:
                 self.work_zones.append(lane)
-                api.lane.setMaxSpeed(lane, float(self.config.params.get("work_zone_speed", 3.0)))
+                episode.api.lane.setMaxSpeed(lane, float(self.config.params.get("work_zone_speed", 3.0)))
 
 
 def _road(lane: str) -> str:

@@ -1,42 +1,37 @@
-"""Reward functions by name (as in sumo-rl): each returns one reward per agent, in agent order,
-computed after every decision interval from the detector readings."""
+"""Reward functions by name (as in sumo-rl): each gets the :class:`Episode` after every decision
+interval, never the environment, and returns one reward per agent, in agent order."""
 
 from __future__ import annotations
-
-from typing import Protocol
 
 import numpy as np
 
 from ernie_traffic.envs.traffic.episode import Episode
 
 
-class Reward(Protocol):
-    def reset(self, episode: Episode) -> None: ...
-    def __call__(self, episode: Episode) -> np.ndarray: ...
-
-
-class QueueReward:
-    """Minus the halting vehicles on the intersection's incoming detectors."""
-
+class Reward:
     def reset(self, episode: Episode) -> None:
-        pass
+        """Called once the episode's simulation has started."""
+
+    def __call__(self, episode: Episode) -> np.ndarray:
+        raise NotImplementedError
+
+
+class QueueReward(Reward):
+    """Minus the halting vehicles on the intersection's incoming detectors."""
 
     def __call__(self, episode: Episode) -> np.ndarray:
         return -episode.detectors.per_agent_incoming_sum(episode.detectors.queues_in)
 
 
-class PressureReward:
+class PressureReward(Reward):
     """Minus (vehicles on incoming detectors − vehicles on outgoing detectors)."""
-
-    def reset(self, episode: Episode) -> None:
-        pass
 
     def __call__(self, episode: Episode) -> np.ndarray:
         bank = episode.detectors
         return bank.per_agent_outgoing_sum(bank.counts_out) - bank.per_agent_incoming_sum(bank.counts_in)
 
 
-class DiffWaitingTimeReward:
+class DiffWaitingTimeReward(Reward):
     """Decrease of the summed waiting time (s) of vehicles on incoming lanes since the last decision,
     divided by 100 (sumo-rl's default reward). Reads SUMO lanes directly, not the detectors."""
 
