@@ -201,17 +201,10 @@ class HilSimulator:
         await asyncio.sleep(max(0.0, delay))
 
     def _subscribe_ntcip_sources(self) -> None:
-        """Subscribe where the environment's detectors read: SUMO E2 detectors when the config gives
-        a detector length, else the incoming lanes themselves (whole-lane detectors)."""
-        env = self.env
-        api = env.simulation.api  # type: ignore[union-attr]
-        bank = env.detectors
-        if env.config.detector_length:
-            self._ntcip_domain = api.lanearea
-            self._ntcip_sources = {t: bank.incoming_ids[bank.incoming[t]] for t in self.tls_ids}
-        else:
-            self._ntcip_domain = api.lane
-            self._ntcip_sources = {t: list(env.intersections[t].incoming_lanes) for t in self.tls_ids}
+        """Subscribe to what the environment's detectors read (``DetectorBank.sources_in``)."""
+        api, bank = self.env.episode.api, self.env.detectors  # type: ignore[union-attr]
+        self._ntcip_domain = bank.domain(api)
+        self._ntcip_sources = {t: bank.sources_in[bank.incoming[t]] for t in self.tls_ids}
         for sources in self._ntcip_sources.values():
             for source in sources:
                 self._ntcip_domain.subscribe(source, _NTCIP_VARIABLES)

@@ -41,6 +41,7 @@ class DetectorBank:
     detector_length: float | None
     incoming_ids: list[str] = field(init=False)
     outgoing_ids: list[str] = field(init=False)
+    sources_in: list[str] = field(init=False)  # what SUMO reads: the E2 detectors, or the lanes
     incoming: dict[str, slice] = field(init=False)
     outgoing: dict[str, np.ndarray] = field(init=False)
     capacity: dict[str, tuple[float, ...]] = field(init=False)
@@ -65,12 +66,12 @@ class DetectorBank:
         self.outgoing_ids = [outgoing_detector_id(lane) for lane in out_lanes]
         self._out_lanes = list(out_lanes)
         # Whole-lane detectors read the lanes themselves (no E2 objects slowing every SUMO step).
-        self._in_sources = self.incoming_ids if self.detector_length else in_lanes
+        self.sources_in = self.incoming_ids if self.detector_length else in_lanes
         out_sources = self.outgoing_ids if self.detector_length else self._out_lanes
         # An outgoing lane read as a whole is also some intersection's incoming lane: read it once.
-        shared = {} if self.detector_length else {s: i for i, s in enumerate(self._in_sources)}
+        shared = {} if self.detector_length else {s: i for i, s in enumerate(self.sources_in)}
         self._out_only_sources = [s for s in out_sources if s not in shared]
-        position = {s: len(self._in_sources) + i for i, s in enumerate(self._out_only_sources)}
+        position = {s: len(self.sources_in) + i for i, s in enumerate(self._out_only_sources)}
         self._out_index = np.array([shared.get(s, position.get(s, 0)) for s in out_sources], dtype=np.int64)
         self._out_only = np.zeros(len(self._out_only_sources), dtype=np.float32)
         self.counts_in = np.zeros(len(self.incoming_ids), dtype=np.float32)
@@ -95,10 +96,10 @@ class DetectorBank:
     def _length(self, lane: str, lane_length: float) -> float:
         return min(lane_length, self.detector_length) if self.detector_length else lane_length
 
-    def write_additional(self, path: Path) -> Path | None:
-        """The ``<additional>`` file declaring every E2 detector (None for whole-lane detectors)."""
+    def write_additional(self, path: Path) -> list[Path]:
+        """The ``<additional>`` file declaring every E2 detector (none for whole-lane detectors)."""
         if not self.detector_length:
-            return None
+            return []
         lines = ["<additional>"]
         out_lengths: dict[str, float] = {}
         for tls in self.intersections.values():
@@ -111,7 +112,7 @@ class DetectorBank:
             lines.append(self._e2(outgoing_detector_id(lane), lane, 0.0, self._length(lane, length)))
         lines.append("</additional>\n")
         path.write_text("\n".join(lines))
-        return path
+        return [path]
 
     @staticmethod
     def _e2(detector: str, lane: str, begin: float, end: float) -> str:
@@ -120,14 +121,18 @@ class DetectorBank:
             f'endPos="{end:.2f}" period="1000000000" file="NUL"/>'
         )
 
+    def domain(self, api: Any) -> Any:
+        """The SUMO domain of :attr:`sources_in`: E2 detectors, or the lanes themselves."""
+        return api.lanearea if self.detector_length else api.lane
+
     def read(self, api: Any) -> None:
         """Refresh the incoming readings (direct getter calls: no per-SUMO-step subscription cost).
         Outgoing readings are taken on first use of :attr:`counts_out` (most rewards never need them)."""
-        domain = api.lanearea if self.detector_length else api.lane
+        domain = self.domain(api)
         count, halting = domain.getLastStepVehicleNumber, domain.getLastStepHaltingNumber
-        counts = [count(source) for source in self._in_sources]
+        counts = [count(source) for source in self.sources_in]
         self.counts_in[:] = counts
-        self.queues_in[:] = [halting(s) if n else 0 for s, n in zip(self._in_sources, counts, strict=True)]
+        self.queues_in[:] = [halting(s) if n else 0 for s, n in zip(self.sources_in, counts, strict=True)]
         self._counts_out_from = domain
 
     @property

@@ -7,7 +7,6 @@ import contextlib
 import math
 import shutil
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,21 +19,14 @@ from pettingzoo import ParallelEnv
 
 from ernie_traffic.envs.traffic.config import TrafficEnvConfig
 from ernie_traffic.envs.traffic.detectors import DetectorBank
+from ernie_traffic.envs.traffic.episode import Episode, Simulation, sumo_args
 from ernie_traffic.envs.traffic.intersections import Intersection, read_intersections
 from ernie_traffic.envs.traffic.metrics import tripinfo_metrics
-from ernie_traffic.envs.traffic.perturbations import build_perturbations
-from ernie_traffic.envs.traffic.programs import (
-    CABINET_PROGRAM_ID,
-    program_green_times,
-    write_cabinet_programs,
-)
+from ernie_traffic.envs.traffic.perturbations import Adversary, build_perturbations
+from ernie_traffic.envs.traffic.programs import CABINET_PROGRAM_ID, write_cabinet_programs
 from ernie_traffic.envs.traffic.rewards import REWARDS
-from ernie_traffic.envs.traffic.simulation import Simulation
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.scenarios import resolve_scenario
-
-# An adversary gets (agent, last observations, the actions chosen this step) and returns an action.
-Adversary = Callable[[str, dict[str, np.ndarray], dict[str, int]], int]
 
 
 class TrafficSignalEnv(ParallelEnv):
@@ -106,6 +98,7 @@ class TrafficSignalEnv(ParallelEnv):
         self.reward_function = REWARDS[config.reward]()
         self.adversary: Adversary | None = None
         self.simulation: Simulation | None = None
+        self.episode: Episode | None = None  # what the rewards and perturbations see of the episode
         self.timers: dict[str, SignalTimer] = {}
         self.last_observations: dict[str, np.ndarray] = {}
         # The incoming detector readings after the sensor perturbations (in detector-bank order): what
@@ -145,10 +138,11 @@ class TrafficSignalEnv(ParallelEnv):
         self._next_seed = episode_seed + 1
         for position, perturbation in enumerate(self.perturbations):
             perturbation.seed(episode_seed, position)
-        self.simulation = Simulation(
-            self, self.config.backend, self.config.gui, self._sumo_args(episode_seed), self._inputs()
-        )
-        api = self.simulation.api
+        tripinfo, additional = self._file("tripinfo.xml"), self._additional()
+        args = sumo_args(self.config, self.scenario, episode_seed, tripinfo, additional)
+        args += [arg for perturbation in self.perturbations for arg in perturbation.sumo_args()]
+        self.simulation = Simulation(self, self.config, self.scenario, args)
+        self.episode = Episode(self.simulation.api, self.intersections, self.detectors, self.n_decisions)
         self._time = self.begin
         self._metrics = None
         self._queue_sum = 0.0
@@ -159,11 +153,11 @@ class TrafficSignalEnv(ParallelEnv):
             self._show_timer_states()
         else:
             for agent in self.possible_agents:
-                api.trafficlight.setProgram(agent, CABINET_PROGRAM_ID)
+                self.episode.api.trafficlight.setProgram(agent, CABINET_PROGRAM_ID)
         self._last_green = dict.fromkeys(self.possible_agents, 0)
         for perturbation in self.perturbations:
-            perturbation.on_reset(self)
-        self.reward_function.reset(self)
+            perturbation.on_reset(self.episode)
+        self.reward_function.reset(self.episode)
         self.agents = list(self.possible_agents)
         observations = self._observe()
         return observations, {a: {} for a in self.agents}
@@ -178,7 +172,7 @@ class TrafficSignalEnv(ParallelEnv):
         infos: dict[str, dict[str, Any]] = {a: {"action_replaced": False} for a in self.agents}
         requested = {a: actions.get(a, self.timers[a].target) for a in self.agents}
         for perturbation in self.perturbations:
-            perturbation.actions(self, requested, infos)
+            perturbation.actions(requested, infos, self.last_observations, self.adversary)
         if self.config.control == "agents":
             for agent, action in requested.items():
                 self.timers[agent].request(action)
@@ -189,7 +183,7 @@ class TrafficSignalEnv(ParallelEnv):
             self.simulation.api.simulationStep(self._time)
         self.decision_count += 1
         observations = self._observe()
-        reward_values = self.reward_function(self)
+        reward_values = self.reward_function(self.episode)
         rewards = {a: float(r) for a, r in zip(self.possible_agents, reward_values, strict=True)}
         done = self.decision_count >= self.n_decisions
         terminations = dict.fromkeys(self.agents, False)
@@ -293,14 +287,12 @@ class TrafficSignalEnv(ParallelEnv):
         # Sensor perturbations act on copies: rewards and metrics keep the true readings.
         counts, queues = bank.counts_in.copy(), bank.queues_in.copy()
         for perturbation in self.perturbations:
-            perturbation.readings(self, counts, queues)
+            perturbation.readings(self.decision_count, counts, queues)
         self.perceived_counts, self.perceived_queues = counts, queues
         status = [self._signal_status(agent) for agent in self.possible_agents]
         greens, in_transition, time_in_stage = (np.array(column) for column in zip(*status, strict=True))
         flat = self._assembler.assemble(counts, queues, greens, in_transition, time_in_stage)
         observations = dict(zip(self.possible_agents, self._assembler.split(flat), strict=True))
-        for perturbation in self.perturbations:
-            perturbation.observations(self, observations)  # in place, so ``flat`` sees it too
         self._state = np.zeros(self.state_space.shape, dtype=np.float32)
         self._state[self._state_at] = flat
         self.last_observations = observations
@@ -334,43 +326,14 @@ class TrafficSignalEnv(ParallelEnv):
             self._workdir = Path(tempfile.mkdtemp(prefix="ernie-traffic-"))
         return self._workdir / name
 
-    def _inputs(self) -> list[Path]:
-        return [self.scenario.net_file, *self.scenario.route_files]
-
-    def _sumo_args(self, seed: int) -> list[str]:
-        additional = list(self.scenario.additional_files)
-        detector_file = self.detectors.write_additional(self._file("detectors.add.xml"))
-        if detector_file is not None:
-            additional.append(detector_file)
+    def _additional(self) -> list[Path]:
+        """SUMO's additional files: the scenario's, the detectors', the user's, the cabinet programs."""
         user_files = [Path(p) for p in self.config.additional_files]
-        additional += user_files
+        detector_files = self.detectors.write_additional(self._file("detectors.add.xml"))
+        additional = [*self.scenario.additional_files, *detector_files, *user_files]
         if self.config.control != "agents":  # loaded last, so its program is the one SUMO starts with
-            green_times = program_green_times(user_files, self.intersections)
+            path, actuated = self._file("cabinet-programs.add.xml"), self.config.control == "actuated"
             additional.append(
-                write_cabinet_programs(
-                    self._file("cabinet-programs.add.xml"),
-                    self.intersections,
-                    self.timing,
-                    green_times,
-                    actuated=self.config.control == "actuated",
-                )
+                write_cabinet_programs(path, self.intersections, self.timing, user_files, actuated)
             )
-        args = [
-            "-n", str(self.scenario.net_file),
-            "-r", ",".join(str(r) for r in self.scenario.route_files),
-            "--begin", f"{self.begin}",
-            "--step-length", "1",
-            "--seed", str(seed),
-            "--time-to-teleport", f"{self.config.time_to_teleport}",
-            "--tripinfo-output", str(self._file("tripinfo.xml")),
-            "--tripinfo-output.write-unfinished",
-            "--tripinfo-output.write-undeparted",
-            "--no-step-log", "--no-warnings",
-        ]  # fmt: skip
-        if additional:
-            args += ["-a", ",".join(str(a) for a in additional)]
-        if self.config.gui:
-            args += ["--start", "--quit-on-end"]
-        for perturbation in self.perturbations:
-            args += perturbation.sumo_args()
-        return args
+        return additional

@@ -6,23 +6,25 @@ and gives a ``level`` in [0, 1]; the class turns the level into its parameter (t
 its randomness from its own generator seeded by (episode seed, position in the list), so the same
 seed gives the same perturbed episode and adding one perturbation does not change another's draws.
 
-Hooks (all optional) are called by the environment at fixed points of an episode:
-``sumo_args`` (command line), ``on_reset`` (simulation started), ``readings`` (detector readings,
-in list order: what the observations and every detector-driven controller read), ``observations``
-and ``actions``.
+Hooks (all optional) are called by the environment at fixed points of an episode, each given only
+what it works on: ``sumo_args`` (command line), ``on_reset`` (simulation started: the
+:class:`~ernie_traffic.envs.traffic.episode.Episode`), ``readings`` (detector readings, in list
+order: what the observations and every detector-driven controller read) and ``actions``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ernie_traffic.envs.traffic.config import PerturbationConfig
+from ernie_traffic.envs.traffic.episode import Episode
 from ernie_traffic.errors import UserInputError
 
-if TYPE_CHECKING:
-    from ernie_traffic.envs.traffic.env import TrafficSignalEnv
+# An adversary gets (agent, last observations, the actions chosen this step) and returns an action.
+Adversary = Callable[[str, dict[str, np.ndarray], dict[str, int]], int]
 
 
 class Perturbation:
@@ -51,19 +53,20 @@ class Perturbation:
     def sumo_args(self) -> list[str]:
         return []
 
-    def on_reset(self, env: TrafficSignalEnv) -> None:
+    def on_reset(self, episode: Episode) -> None:
         pass
 
-    def readings(self, env: TrafficSignalEnv, counts: np.ndarray, queues: np.ndarray) -> None:
-        """Change the incoming detector readings the observations are built from (in place)."""
-
-    def observations(self, env: TrafficSignalEnv, obs: dict[str, np.ndarray]) -> None:
-        pass
+    def readings(self, decision: int, counts: np.ndarray, queues: np.ndarray) -> None:
+        """Change the incoming readings of ``decision`` (0: reset) the observations are built from."""
 
     def actions(
-        self, env: TrafficSignalEnv, actions: dict[str, int], infos: dict[str, dict[str, Any]]
+        self,
+        actions: dict[str, int],
+        infos: dict[str, dict[str, Any]],
+        observations: dict[str, np.ndarray],
+        adversary: Adversary | None,
     ) -> None:
-        pass
+        """Change the actions chosen on ``observations`` (in place)."""
 
 
 class SpeedFactor(Perturbation):
@@ -79,14 +82,13 @@ class SpeedFactor(Perturbation):
     def at_level(level: float) -> float:
         return 1.0 - 0.5 * level
 
-    def on_reset(self, env: TrafficSignalEnv) -> None:
-        api = env.simulation.api
-        vtype, vehicle = api.vehicletype, api.vehicle
+    def on_reset(self, episode: Episode) -> None:
+        vtype, vehicle = episode.api.vehicletype, episode.api.vehicle
         for type_id in vtype.getIDList():
             vtype.setSpeedFactor(type_id, vtype.getSpeedFactor(type_id) * self.value)
             vtype.setSpeedDeviation(type_id, vtype.getSpeedDeviation(type_id) * self.value)
             vtype.setMaxSpeed(type_id, vtype.getMaxSpeed(type_id) * self.value)
-        for vehicle_id in api.simulation.getLoadedIDList():  # built during start, from the old types
+        for vehicle_id in episode.api.simulation.getLoadedIDList():  # built during start, from the old types
             vehicle.setSpeedFactor(vehicle_id, vehicle.getSpeedFactor(vehicle_id) * self.value)
 
 
@@ -120,9 +122,9 @@ class LaneClosure(Perturbation):
     def at_level(level: float) -> float:
         return 0.5 * level
 
-    def on_reset(self, env: TrafficSignalEnv) -> None:
+    def on_reset(self, episode: Episode) -> None:
         turns: dict[str, set[str]] = {}  # incoming lane -> outgoing roads it serves
-        for tls in env.intersections.values():
+        for tls in episode.intersections.values():
             for incoming, outgoing in tls.links:
                 if incoming:
                     turns.setdefault(incoming, set()).add(_road(outgoing))
@@ -134,16 +136,15 @@ class LaneClosure(Perturbation):
         open_lanes = {road: set(lanes) for road, lanes in lanes_by_road.items()}
         self.closed: list[str] = []
         self.work_zones: list[str] = []
-        api = env.simulation.api
         for lane in map(str, self.rng.permutation(candidates)[:wanted]):
             others = open_lanes[_road(lane)] - {lane}
             if others and turns[lane] <= set().union(*(turns[o] for o in others)):
                 open_lanes[_road(lane)].discard(lane)
                 self.closed.append(lane)
-                api.lane.setAllowed(lane, ["authority"])
+                episode.api.lane.setAllowed(lane, ["authority"])
             else:
                 self.work_zones.append(lane)
-                api.lane.setMaxSpeed(lane, float(self.config.params.get("work_zone_speed", 3.0)))
+                episode.api.lane.setMaxSpeed(lane, float(self.config.params.get("work_zone_speed", 3.0)))
 
 
 def _road(lane: str) -> str:
@@ -165,16 +166,16 @@ class ObservationNoise(Perturbation):
     def at_level(level: float) -> float:
         return 0.2 * level
 
-    def on_reset(self, env: TrafficSignalEnv) -> None:
-        bank = env.detectors
-        self.lanes = [bank.incoming[agent] for agent in env.possible_agents]
+    def on_reset(self, episode: Episode) -> None:
+        bank = episode.detectors
+        self.lanes = [bank.incoming[agent] for agent in episode.intersections]
         # Per intersection, the standard deviation of its counts then its queues (its vector's order).
         self.deviations = [
             self.value * np.tile(np.asarray(bank.capacity[agent], dtype=np.float32), 2)
-            for agent in env.possible_agents
+            for agent in episode.intersections
         ]
 
-    def readings(self, env: TrafficSignalEnv, counts: np.ndarray, queues: np.ndarray) -> None:
+    def readings(self, decision: int, counts: np.ndarray, queues: np.ndarray) -> None:
         for lanes, deviation in zip(self.lanes, self.deviations, strict=True):
             noise = self.rng.normal(0.0, 1.0, deviation.shape).astype(np.float32) * deviation
             n = len(deviation) // 2
@@ -203,19 +204,19 @@ class DetectorFailure(Perturbation):
     def at_level(level: float) -> float:
         return 0.25 * level
 
-    def on_reset(self, env: TrafficSignalEnv) -> None:
-        n = len(env.detectors.incoming_ids)
+    def on_reset(self, episode: Episode) -> None:
+        n = len(episode.detectors.incoming_ids)
         count = max(1, round(self.value * n)) if self.value > 0 else 0
         self.failed = np.sort(self.rng.choice(n, size=count, replace=False))
-        self.fail_at = int(self.rng.integers(0, max(1, env.n_decisions // 2)))
+        self.fail_at = int(self.rng.integers(0, max(1, episode.n_decisions // 2)))
         self.stuck: tuple[np.ndarray, np.ndarray] | None = None
 
-    def readings(self, env: TrafficSignalEnv, counts: np.ndarray, queues: np.ndarray) -> None:
+    def readings(self, decision: int, counts: np.ndarray, queues: np.ndarray) -> None:
         if self.mode == "dropped":
             counts[self.failed] = 0.0
             queues[self.failed] = 0.0
             return
-        if env.decision_count < self.fail_at:
+        if decision < self.fail_at:
             return
         if self.stuck is None:
             self.stuck = (counts[self.failed].copy(), queues[self.failed].copy())
@@ -235,16 +236,23 @@ class MaliciousAgents(Perturbation):
     def at_level(level: float) -> float:
         return 0.2 * level
 
+    def on_reset(self, episode: Episode) -> None:
+        self.n_actions = {agent: tls.n_actions for agent, tls in episode.intersections.items()}
+
     def actions(
-        self, env: TrafficSignalEnv, actions: dict[str, int], infos: dict[str, dict[str, Any]]
+        self,
+        actions: dict[str, int],
+        infos: dict[str, dict[str, Any]],
+        observations: dict[str, np.ndarray],
+        adversary: Adversary | None,
     ) -> None:
         if self.rng.random() >= self.value:
             return
-        agent = env.possible_agents[int(self.rng.integers(len(env.possible_agents)))]
-        if env.adversary is not None:
-            replacement = int(env.adversary(agent, env.last_observations, dict(actions)))
+        agent = list(self.n_actions)[int(self.rng.integers(len(self.n_actions)))]
+        if adversary is not None:
+            replacement = int(adversary(agent, observations, dict(actions)))
         else:
-            replacement = int(self.rng.integers(env.intersections[agent].n_actions))
+            replacement = int(self.rng.integers(self.n_actions[agent]))
         actions[agent] = replacement
         infos[agent]["action_replaced"] = True
 

@@ -51,12 +51,13 @@ def write_cabinet_programs(
     path: Path,
     intersections: dict[str, Intersection],
     timing: TimingConfig,
-    green_times: dict[str, list[float]],
+    program_files: list[Path],
     actuated: bool,
 ) -> Path:
-    """An additional file defining program :data:`CABINET_PROGRAM_ID` for every TLS: its green
-    phases in table order with ``green_times``, each followed by the timer's transition to the next
-    one. ``actuated``: SUMO's gap-based actuation extends each green between min and max green."""
+    """An additional file defining program :data:`CABINET_PROGRAM_ID` for every TLS: its green phases
+    in table order, timed from ``program_files`` (:func:`program_green_times`), each followed by the
+    timer's transition to the next. ``actuated``: SUMO's gap actuation keeps greens in [min, max]."""
+    green_times = program_green_times(program_files, intersections)
     lines = ["<additional>"]
     kind = "actuated" if actuated else "static"
     for tls, node in intersections.items():
