@@ -28,9 +28,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from train_quality import cpu_seconds  # this folder is on the path of a script run from it
+from train_quality import classical_delays, cpu_seconds  # this folder is on the path of a script run from it
 
-from ernie_traffic.controllers import classical_controller
 from ernie_traffic.controllers.learned import load_controller
 from ernie_traffic.envs.traffic import TrafficEnvConfig
 from ernie_traffic.evaluation import evaluate, evaluation_seeds, validation_seeds
@@ -81,16 +80,16 @@ def classical(search: dict[str, Any], out: Path) -> dict[str, dict[str, float]]:
     env = TrafficEnvConfig.model_validate(
         merged(search.get("base", {}).get("env", {}), {"network": search["network"]})
     )
-    results = {}
-    for name in search["baselines"]:
-        controller = classical_controller(name, search["network"], work_dir=out)
-        results[name] = {
-            split: evaluate(controller, env, seeds)["mean"]["mean_delay"]
-            for split, seeds in (
-                ("validation", validation_seeds(1)),
-                ("evaluation", evaluation_seeds(search["eval_episodes"])),
-            )
-        }
+    by_split = {
+        split: classical_delays(search["baselines"], search["network"], env, seeds, out)
+        for split, seeds in (
+            ("validation", validation_seeds(1)),
+            ("evaluation", evaluation_seeds(search["eval_episodes"])),
+        )
+    }
+    results = {
+        name: {split: delays[name] for split, delays in by_split.items()} for name in search["baselines"]
+    }
     atomic_write_json(result_file, results)
     return results
 

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import resource
 import statistics
-from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +28,10 @@ from ernie_traffic.controllers.learned import load_controller, save_policy
 from ernie_traffic.envs.traffic import TrafficEnvConfig
 from ernie_traffic.evaluation import evaluate, evaluation_seeds
 from ernie_traffic.runs import RunDirectory
+from ernie_traffic.stress.runner import run_cells
 from ernie_traffic.training.config import TrainConfig
 from ernie_traffic.training.loop import train
-from ernie_traffic.utils.io import atomic_write_json
+from ernie_traffic.utils.io import atomic_write_json, read_jsonl
 
 # RESCO (Ault & Sharon 2021) best published mean delay in s (anchors.md)
 RESCO_BEST = {"grid4x4": 34, "cologne8": 22, "ingolstadt7": 31}
@@ -83,16 +83,44 @@ def train_and_evaluate(
     return result
 
 
-def classical_results(network: str, env: TrafficEnvConfig, eval_seeds: list[int], out: Path) -> dict:
+def classical_delays(
+    names: list[str], network: str, env: TrafficEnvConfig, seeds: list[int], work_dir: Path
+) -> dict[str, float]:
+    """Each named classical controller's mean delay over ``seeds`` (the same episodes as the learners')."""
+    return {
+        name: evaluate(classical_controller(name, network, work_dir=work_dir), env, seeds)["mean"][
+            "mean_delay"
+        ]
+        for name in names
+    }
+
+
+@dataclass(frozen=True)
+class QualityCell:
+    """One unit of the benchmark's work, run in a worker process: a learner × seed trained and
+    evaluated (``config`` set) or a network's classical controllers evaluated (``config`` None)."""
+
+    key: str
+    network: str
+    env: dict[str, Any]
+    out: str  # the run directory, or the network's folder for the classical controllers
+    eval_seeds: list[int]
+    config: dict[str, Any] | None = None
+    budget_minutes: float | None = None
+
+
+def run_quality_cell(cell: QualityCell) -> dict[str, Any]:
+    out = Path(cell.out)
+    if cell.config is not None:
+        config = TrainConfig.model_validate(cell.config)
+        return train_and_evaluate(config, out, cell.eval_seeds, cell.budget_minutes)
     result_file = out / "classical.json"
-    if result_file.is_file():
-        return json.loads(result_file.read_text())
-    results = {}
-    for name in CLASSICAL:
-        controller = classical_controller(name, network, work_dir=out)
-        results[name] = evaluate(controller, env, eval_seeds)["mean"]["mean_delay"]
-    atomic_write_json(result_file, results)
-    return results
+    if not result_file.is_file():
+        env = TrafficEnvConfig.model_validate(cell.env)
+        atomic_write_json(
+            result_file, classical_delays(list(CLASSICAL), cell.network, env, cell.eval_seeds, out)
+        )
+    return json.loads(result_file.read_text())
 
 
 def main() -> None:
@@ -121,28 +149,46 @@ def main() -> None:
         algo, reg, *episodes = spec.split(":")
         learner_episodes[algo, reg] = int(episodes[0]) if episodes else args.episodes
     learners = list(learner_episodes)
-    jobs = {}
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=args.workers, mp_context=context) as pool:
-        for network in args.networks.split(","):
-            env = base.env.model_copy(update={"network": network})
-            for algo, reg in learners:
-                for seed in seeds:
-                    update = {"env": env, "algo": algo, "reg": reg, "seed": seed, "eval_episodes": 0}
-                    if learner_episodes[algo, reg]:
-                        update["episodes"] = learner_episodes[algo, reg]
-                    config = base.model_copy(update=update)
-                    run_dir = args.out / network / f"{algo}-{reg}" / f"seed{seed}"
-                    jobs[network, algo, reg, seed] = pool.submit(
-                        train_and_evaluate, config, run_dir, eval_seeds, args.budget_minutes
+    networks = args.networks.split(",")
+    cells = []
+    for network in networks:
+        env = base.env.model_copy(update={"network": network})
+        common = {"network": network, "env": env.model_dump(mode="json"), "eval_seeds": eval_seeds}
+        cells.append(QualityCell(key=f"{network}|classical", out=str(args.out / network), **common))
+        for algo, reg in learners:
+            for seed in seeds:
+                update = {"env": env, "algo": algo, "reg": reg, "seed": seed, "eval_episodes": 0}
+                if learner_episodes[algo, reg]:
+                    update["episodes"] = learner_episodes[algo, reg]
+                config = base.model_copy(update=update).model_dump(mode="json")
+                run_dir = args.out / network / f"{algo}-{reg}" / f"seed{seed}"
+                key = f"{network}|{algo}-{reg}|seed{seed}"
+                cells.append(
+                    QualityCell(
+                        key, out=str(run_dir), config=config, budget_minutes=args.budget_minutes, **common
                     )
-        classical = {
-            network: classical_results(
-                network, base.env.model_copy(update={"network": network}), eval_seeds, args.out / network
-            )
-            for network in args.networks.split(",")
-        }
-        results = {key: future.result() for key, future in jobs.items()}
+                )
+    # the library's cell runner: one worker process per cell at a time, stopped with the benchmark
+    # (Ctrl-C or SIGTERM), a failed cell retried once; each cell keeps its own result file
+    args.out.mkdir(parents=True, exist_ok=True)
+    ledger = args.out / "cells.jsonl"
+    try:
+        run_cells(cells, ledger, run_quality_cell, workers=args.workers)
+    except KeyboardInterrupt:
+        raise SystemExit(
+            f"interrupted: finished runs are kept in {args.out}; the same command continues"
+        ) from None
+    outcome = {record["key"]: record for record in read_jsonl(ledger)}
+    failed = [key for key, record in outcome.items() if record["status"] != "ok"]
+    if failed:
+        raise SystemExit(f"error: {len(failed)} cells failed ({', '.join(failed)}); see {ledger}")
+    classical = {network: outcome[f"{network}|classical"]["metrics"] for network in networks}
+    results = {
+        (network, algo, reg, seed): outcome[f"{network}|{algo}-{reg}|seed{seed}"]["metrics"]
+        for network in networks
+        for algo, reg in learners
+        for seed in seeds
+    }
     for network, baselines in classical.items():
         best_name = min(baselines, key=baselines.get)
         best = baselines[best_name]

@@ -52,6 +52,12 @@ class TrainConfig(BaseModel):
         description="perturbation name -> [low, high] severity range: every training episode draws "
         "each level uniformly from its range (domain randomization; evaluation stays nominal)",
     )
+    domain_randomization_ramp: int = Field(
+        0,
+        ge=0,
+        description="curriculum: each range widens from its low end to its full width over this many "
+        "episodes, so the first, exploring episodes run near the low end (0: full ranges from the start)",
+    )
     checkpoint_every: int = Field(1, ge=1, description="episodes between checkpoints")
     rollout_workers: int = Field(
         1,
@@ -126,10 +132,14 @@ class TrainConfig(BaseModel):
     def domain_levels(self, episode: int) -> dict[str, float]:
         """The perturbation levels of training episode ``episode`` under domain randomization: each
         drawn from its own generator seeded by (run seed, episode, perturbation name), so a run and
-        its resume draw the same levels and adding a range leaves the others' draws unchanged."""
+        its resume draw the same levels and adding a range leaves the others' draws unchanged. Under
+        ``domain_randomization_ramp`` the range of episode e is [low, low + (high - low)·min(1, e/ramp)]."""
+        width = min(1.0, episode / self.domain_randomization_ramp) if self.domain_randomization_ramp else 1.0
         return {
             name: float(
-                np.random.default_rng([self.seed, episode, zlib.crc32(name.encode())]).uniform(low, high)
+                np.random.default_rng([self.seed, episode, zlib.crc32(name.encode())]).uniform(
+                    low, low + (high - low) * width
+                )
             )
             for name, (low, high) in self.domain_randomization.items()
         }

@@ -36,6 +36,20 @@ def test_episodes_draw_levels_in_range_reproducibly_from_the_seed():
     assert TrainConfig().training_env(5).perturbations == []
 
 
+def test_a_ramp_widens_the_ranges_from_their_low_end():
+    ramped = TrainConfig(domain_randomization=RANGES, domain_randomization_ramp=4, seed=3)
+    full = TrainConfig(domain_randomization=RANGES, seed=3)
+    assert ramped.domain_levels(0) == {name: low for name, (low, _) in RANGES.items()}
+    for episode in (1, 2, 3):
+        for name, level in ramped.domain_levels(episode).items():
+            low, high = RANGES[name]
+            assert low <= level <= low + (high - low) * episode / 4
+            if high > low:  # the same draw, scaled into the narrower range
+                assert level - low == pytest.approx((full.domain_levels(episode)[name] - low) * episode / 4)
+    assert ramped.domain_levels(4) == full.domain_levels(4)
+    assert ramped.domain_levels(9) == full.domain_levels(9)
+
+
 @pytest.mark.parametrize(
     ("ranges", "problem"),
     [({"rain": [0, 1]}, "unknown perturbation 'rain'"), ({"speed_factor": [0.5, 0.2]}, "not within [0, 1]")],
