@@ -36,7 +36,7 @@ from ernie_traffic.models.networks import CentralCritic, MultiAgentSpec, SharedA
 INVALID_LOGIT = -1e4
 
 
-class ComaConfig(BaseModel):
+class COMAConfig(BaseModel):
     """Hyper-parameters of COMA."""
 
     model_config = ConfigDict(extra="forbid")
@@ -92,13 +92,13 @@ def policy_loss(
     return -(taken * advantages.detach()).mean() - entropy_coef * entropy, entropy
 
 
-class Coma:
+class COMA:
     """The COMA learner (see the module docstring for its update)."""
 
     def __init__(
         self,
         spec: MultiAgentSpec,
-        config: ComaConfig,
+        config: COMAConfig,
         reg: RegularizerName = "none",
         reg_settings: RegularizerSettings | None = None,
         seed: int = 0,

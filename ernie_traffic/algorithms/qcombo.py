@@ -35,7 +35,7 @@ from ernie_traffic.algorithms.replay import ReplayBuffer
 from ernie_traffic.models.networks import GlobalQ, MultiAgentSpec, SharedAgentNet
 
 
-class QcomboConfig(BaseModel):
+class QCOMBOConfig(BaseModel):
     """Hyper-parameters of QCOMBO (defaults: the paper's where it states them, except the
     consistency weight, chosen on validation seeds: docs/benchmarks.md)."""
 
@@ -91,7 +91,7 @@ def double_q_targets(
     return local_y, global_y
 
 
-def epsilon_at(config: QcomboConfig, steps: int) -> float:
+def epsilon_at(config: QCOMBOConfig, steps: int) -> float:
     """The exploration rate after ``steps`` environment steps: linear from ``epsilon_start`` to
     ``epsilon_end`` over ``epsilon_decay_steps``, then constant."""
     progress = min(1.0, steps / config.epsilon_decay_steps)
@@ -115,12 +115,12 @@ def epsilon_greedy(
     return torch.where(explore_agent, random_valid_actions(mask, generator), greedy)
 
 
-def local_q_net(spec: MultiAgentSpec, config: QcomboConfig) -> SharedAgentNet:
+def local_q_net(spec: MultiAgentSpec, config: QCOMBOConfig) -> SharedAgentNet:
     """The per-intersection Q network (the deployed policy)."""
     return SharedAgentNet(spec, config.hidden, pad_value=0.0)
 
 
-class QcomboExplorer:
+class QCOMBOExplorer:
     """QCOMBO's exploring policy apart from its learner, for a rollout worker: ε-greedy on a
     snapshot of the learner's local Q network, with the ε the learner's schedule gives from
     ``first_step`` on (one step per action, as the learner counts the steps it observes) and its
@@ -129,7 +129,7 @@ class QcomboExplorer:
     def __init__(
         self,
         spec: MultiAgentSpec,
-        config: QcomboConfig,
+        config: QCOMBOConfig,
         policy_state: dict[str, torch.Tensor],
         first_step: int,
         seed: int,
@@ -147,13 +147,13 @@ class QcomboExplorer:
         return actions
 
 
-class Qcombo:
+class QCOMBO:
     """The QCOMBO learner (see the module docstring for its losses)."""
 
     def __init__(
         self,
         spec: MultiAgentSpec,
-        config: QcomboConfig,
+        config: QCOMBOConfig,
         reg: RegularizerName = "none",
         reg_settings: RegularizerSettings | None = None,
         seed: int = 0,

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from ernie_traffic.algorithms.base import Learner
-from ernie_traffic.algorithms.coma import Coma, ComaConfig
-from ernie_traffic.algorithms.qcombo import Qcombo, QcomboConfig, QcomboExplorer
+from ernie_traffic.algorithms.coma import COMA, COMAConfig
+from ernie_traffic.algorithms.qcombo import QCOMBO, QCOMBOConfig, QCOMBOExplorer
 from ernie_traffic.algorithms.regularization import RegularizerName, RegularizerSettings
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.models.networks import MultiAgentSpec
@@ -27,8 +27,8 @@ class Algorithm:
 
 
 ALGORITHMS: dict[str, Algorithm] = {
-    "qcombo": Algorithm(Qcombo, QcomboConfig, outputs="q_values", explorer=QcomboExplorer),
-    "coma": Algorithm(Coma, ComaConfig, outputs="logits"),
+    "qcombo": Algorithm(QCOMBO, QCOMBOConfig, outputs="q_values", explorer=QCOMBOExplorer),
+    "coma": Algorithm(COMA, COMAConfig, outputs="logits"),
 }
 
 
