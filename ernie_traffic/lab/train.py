@@ -14,18 +14,24 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pettingzoo import ParallelEnv
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from ernie_traffic.algorithms import ContinuousLearner, ContinuousTransition, build_continuous_learner
+from ernie_traffic.algorithms.replay import ReplayBuffer
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.lab.config import LabRunConfig
-from ernie_traffic.lab.envs import make_lab_env
-from ernie_traffic.lab.learners import Learner, build_learner, env_dims
-from ernie_traffic.lab.replay import ReplayBuffer
+from ernie_traffic.lab.envs import env_dims, make_lab_env
 from ernie_traffic.runs import RunDirectory
 from ernie_traffic.utils.config_files import load_config, save_config
 
 
-def load_learner(run_dir: str | Path) -> tuple[LabRunConfig, Learner]:
+def build_learner(config: LabRunConfig, env: ParallelEnv) -> ContinuousLearner:
+    """The learner ``config`` names, for the agents of ``env``."""
+    return build_continuous_learner(config.algorithm_config(), *env_dims(env))
+
+
+def load_learner(run_dir: str | Path) -> tuple[LabRunConfig, ContinuousLearner]:
     """The config and the trained learner of a run directory (for evaluation)."""
     run = RunDirectory(run_dir)
     if not run.checkpoint.is_file():
@@ -38,7 +44,7 @@ def load_learner(run_dir: str | Path) -> tuple[LabRunConfig, Learner]:
 
 def train(
     config: LabRunConfig | None, run_dir: str | Path, resume: bool = False, quiet: bool = False
-) -> Learner:
+) -> ContinuousLearner:
     """Train ``config`` into ``run_dir``, or resume the run there (its own config; pass ``None``)."""
     run = RunDirectory(run_dir)
     if resume:
@@ -57,7 +63,7 @@ def train(
     env = make_lab_env(config.env, noise_seed=config.seed)
     agents = list(env.possible_agents)
     learner = build_learner(config, env)
-    buffer = ReplayBuffer(*env_dims(env), capacity=config.buffer_size)
+    buffer = ReplayBuffer(ContinuousTransition, capacity=config.buffer_size)
     start = 0
     if resume:
         state = run.load_checkpoint(required=("learner", "buffer", "numpy_rng", "torch_rng", "episode"))
@@ -91,8 +97,10 @@ def train(
                     actions = learner.act(obs, explore=True, rng=rng)
                 observations, rewards, terminations, _, _ = env.step(dict(zip(agents, actions, strict=True)))
                 next_obs = [observations[a] for a in agents]
-                reward = [rewards[a] for a in agents]
-                buffer.add(obs, actions, reward, next_obs, any(terminations.values()))
+                reward = np.array([rewards[a] for a in agents])
+                buffer.add(
+                    ContinuousTransition(obs, actions, reward, next_obs, float(any(terminations.values())))
+                )
                 total += float(np.mean(reward))
             recent.append(total)
             logs: dict[str, float] = {}
