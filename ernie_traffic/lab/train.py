@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from pettingzoo import ParallelEnv
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ernie_traffic.algorithms import ContinuousLearner, ContinuousTransition, build_continuous_learner
 from ernie_traffic.algorithms.replay import ReplayBuffer
@@ -24,6 +23,7 @@ from ernie_traffic.lab.config import LabRunConfig
 from ernie_traffic.lab.envs import env_dims, make_lab_env
 from ernie_traffic.runs import RunDirectory
 from ernie_traffic.utils.config_files import load_config, save_config
+from ernie_traffic.utils.progress import episode_progress
 
 
 def build_learner(config: LabRunConfig, env: ParallelEnv) -> ContinuousLearner:
@@ -74,15 +74,8 @@ def train(
         start = state["episode"]
 
     recent: list[float] = []
-    with Progress(
-        TextColumn(f"[bold]{config.family}/{config.learner}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("return {task.fields[ret]:.1f}"),
-        TimeRemainingColumn(),
-        disable=quiet,
-    ) as progress:
-        task = progress.add_task("train", total=config.episodes, completed=start, ret=float("nan"))
+    description = f"{config.family}/{config.learner}"
+    with episode_progress(description, config.episodes, start, quiet, "return {return:.1f}") as on_episode:
         for episode in range(start, config.episodes):
             explore_randomly = episode < config.warmup_episodes
             observations, _ = env.reset(seed=config.seed * 1_000_003 + episode)
@@ -108,7 +101,7 @@ def train(
                 for _ in range(config.updates_per_episode):
                     logs = learner.update(buffer.sample(config.algorithm["batch_size"], rng))
             done = episode + 1
-            progress.update(task, completed=done, ret=float(np.mean(recent[-50:])))
+            on_episode({"return": float(np.mean(recent[-50:]))})
             if done % config.checkpoint_every == 0 or done == config.episodes:
                 run.append_metrics({"episode": done, "mean_return": float(np.mean(recent)), **logs})
                 recent = []

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,8 +43,7 @@ from ernie_traffic.training.episodes import EpisodeLosses, run_training_episode
 from ernie_traffic.training.rollouts import RolloutPool, explore_episode
 from ernie_traffic.utils.config_files import save_config
 from ernie_traffic.utils.processes import sigterm_as_interrupt
-
-EpisodeCallback = Callable[[dict[str, Any]], None]
+from ernie_traffic.utils.progress import EpisodeCallback
 
 
 @dataclass
