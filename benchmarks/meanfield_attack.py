@@ -29,12 +29,12 @@ def measure(run: Path, rows: int, random_plans: int, old_step: float) -> dict[st
     from ernie_traffic.algorithms.meanfield import POSITION, meanfield_variant, others_mean
     from ernie_traffic.algorithms.replay import ReplayBuffer
     from ernie_traffic.core import MeanFieldAttack, RegularizerConfig, wasserstein_attack
-    from ernie_traffic.lab.train import load_learner
+    from ernie_traffic.lab.train import load_learner, replay_state
     from ernie_traffic.runs import RunDirectory
 
     config, learner = load_learner(run)
     buffer = ReplayBuffer(ContinuousTransition, capacity=config.buffer_size)
-    buffer.load_state_dict(RunDirectory(run).load_checkpoint(required=("buffer",))["buffer"])
+    buffer.load_state_dict(replay_state(RunDirectory(run).load_checkpoint(required=("buffer",))["buffer"]))
     batch = buffer.sample(rows, np.random.default_rng(0))
     obs, actions = torch.stack(batch.obs, dim=1), torch.stack(batch.actions, dim=1)
     view = torch.cat([obs, actions, others_mean(actions)], dim=-1).flatten(0, 1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,6 +30,16 @@ from ernie_traffic.utils.progress import episode_progress
 def build_learner(config: LabRunConfig, env: ParallelEnv) -> ContinuousLearner:
     """The learner ``config`` names, for the agents of ``env``."""
     return build_continuous_learner(config.algorithm_config(), *env_dims(env))
+
+
+def replay_state(saved: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's replay buffer state; checkpoints written before both families shared one
+    buffer held per-agent lists of each field and a ``cursor``."""
+    if "storage" in saved:
+        return saved
+    storage = {f"{name}/{i}": t for name in ("obs", "actions", "next_obs") for i, t in enumerate(saved[name])}
+    storage |= {"rewards": saved["rewards"], "done": saved["done"]}
+    return {"storage": storage, "size": len(saved["done"]), "position": saved["cursor"]}
 
 
 def load_learner(run_dir: str | Path) -> tuple[LabRunConfig, ContinuousLearner]:
@@ -68,7 +79,7 @@ def train(
     if resume:
         state = run.load_checkpoint(required=("learner", "buffer", "numpy_rng", "torch_rng", "episode"))
         learner.load_state_dict(state["learner"])
-        buffer.load_state_dict(state["buffer"])
+        buffer.load_state_dict(replay_state(state["buffer"]))
         rng.bit_generator.state = state["numpy_rng"]
         torch.set_rng_state(state["torch_rng"])
         start = state["episode"]
