@@ -1,5 +1,5 @@
 """The learner toolkit: discrete traffic-signal learners (QCOMBO, COMA) and the lab's continuous
-learners (MADDPG, mean-field MADDPG), one module each, sharing base.py and replay.py."""
+learners (MADDPG, mean-field MADDPG), one module each, sharing base.py, replay.py and registry.py."""
 
 from ernie_traffic.algorithms.base import ContinuousLearner, ContinuousTransition, DiscreteLearner, Transition
 from ernie_traffic.algorithms.registry import (
@@ -9,13 +9,5 @@ from ernie_traffic.algorithms.registry import (
     get_algorithm,
 )
 
-__all__ = [
-    "ALGORITHMS",
-    "ContinuousLearner",
-    "ContinuousTransition",
-    "DiscreteLearner",
-    "Transition",
-    "build_continuous_learner",
-    "build_discrete_learner",
-    "get_algorithm",
-]
+__all__ = ["ALGORITHMS", "ContinuousLearner", "ContinuousTransition", "DiscreteLearner", "Transition"]
+__all__ += ["build_continuous_learner", "build_discrete_learner", "get_algorithm"]

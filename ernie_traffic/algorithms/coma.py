@@ -15,7 +15,6 @@ Read top to bottom: config, the loss pieces as small functions, then the learner
 
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Any, Literal
 
 import torch
@@ -221,7 +220,7 @@ class COMA:
 
     def state_dict(self) -> dict[str, Any]:
         # transitions as dicts of their fields: checkpoints hold tensors and plain data only
-        rollout = [{f.name: getattr(t, f.name) for f in fields(Transition)} for t in self.rollout]
+        rollout = [dict(vars(t)) for t in self.rollout]
         parts = stateful_parts_dict(self, self.STATEFUL_PARTS)
         return {**parts, "rollout": rollout, "regularized_updates": self.regularizers.updates}
 

@@ -69,10 +69,8 @@ def _columns(record: Transition | ContinuousTransition) -> dict[str, torch.Tenso
 
 def _record(record_type: type[Record], columns: dict[str, torch.Tensor]) -> Record:
     """Inverse of :func:`_columns`."""
-    values: dict[str, Any] = {}
-    for f in fields(record_type):
-        if f.name in columns:
-            values[f.name] = columns[f.name]
-        else:
-            values[f.name] = [v for name, v in columns.items() if name.rpartition("/")[0] == f.name]
-    return record_type(**values)
+    listed = {
+        f.name: [v for name, v in columns.items() if name.startswith(f"{f.name}/")]
+        for f in fields(record_type)
+    }
+    return record_type(**{name: columns.get(name, values) for name, values in listed.items()})

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from pettingzoo import ParallelEnv
 
 from ernie_traffic.algorithms import ContinuousLearner, ContinuousTransition, build_continuous_learner
 from ernie_traffic.algorithms.replay import ReplayBuffer
@@ -25,11 +24,6 @@ from ernie_traffic.lab.envs import env_dims, make_lab_env
 from ernie_traffic.runs import RunDirectory
 from ernie_traffic.utils.config_files import load_config, save_config
 from ernie_traffic.utils.progress import episode_progress
-
-
-def build_learner(config: LabRunConfig, env: ParallelEnv) -> ContinuousLearner:
-    """The learner ``config`` names, for the agents of ``env``."""
-    return build_continuous_learner(config.algorithm_config(), *env_dims(env))
 
 
 def replay_state(saved: dict[str, Any]) -> dict[str, Any]:
@@ -48,7 +42,7 @@ def load_learner(run_dir: str | Path) -> tuple[LabRunConfig, ContinuousLearner]:
     if not run.checkpoint.is_file():
         raise UserInputError(f"{run.path}: no {run.checkpoint.name}; train this run first")
     config = load_config(LabRunConfig, run.config)
-    learner = build_learner(config, make_lab_env(config.env))
+    learner = build_continuous_learner(config.algorithm_config(), *env_dims(make_lab_env(config.env)))
     learner.load_state_dict(run.load_checkpoint(required=("learner",))["learner"])
     return config, learner
 
@@ -73,7 +67,7 @@ def train(
     rng = np.random.default_rng(config.seed)
     env = make_lab_env(config.env, noise_seed=config.seed)
     agents = list(env.possible_agents)
-    learner = build_learner(config, env)
+    learner = build_continuous_learner(config.algorithm_config(), *env_dims(env))
     buffer = ReplayBuffer(ContinuousTransition, capacity=config.buffer_size)
     start = 0
     if resume:
