@@ -25,17 +25,16 @@ def measure(run: Path, rows: int, random_plans: int, old_step: float) -> dict[st
     """Damage and budget share of the preset's attack (default and ``old_step``) and of random plans."""
     import torch
 
+    from ernie_traffic.algorithms import ContinuousTransition
     from ernie_traffic.algorithms.meanfield import POSITION, meanfield_variant, others_mean
+    from ernie_traffic.algorithms.replay import ReplayBuffer
     from ernie_traffic.core import MeanFieldAttack, RegularizerConfig, wasserstein_attack
-    from ernie_traffic.lab.envs import make_lab_env
-    from ernie_traffic.lab.learners import env_dims
-    from ernie_traffic.lab.replay import ReplayBuffer
-    from ernie_traffic.lab.train import load_learner
+    from ernie_traffic.lab.train import load_learner, replay_state
     from ernie_traffic.runs import RunDirectory
 
     config, learner = load_learner(run)
-    buffer = ReplayBuffer(*env_dims(make_lab_env(config.env)), capacity=config.buffer_size)
-    buffer.load_state_dict(RunDirectory(run).load_checkpoint(required=("buffer",))["buffer"])
+    buffer = ReplayBuffer(ContinuousTransition, capacity=config.buffer_size)
+    buffer.load_state_dict(replay_state(RunDirectory(run).load_checkpoint(required=("buffer",))["buffer"]))
     batch = buffer.sample(rows, np.random.default_rng(0))
     obs, actions = torch.stack(batch.obs, dim=1), torch.stack(batch.actions, dim=1)
     view = torch.cat([obs, actions, others_mean(actions)], dim=-1).flatten(0, 1)

@@ -36,7 +36,7 @@ def train_and_time(learner: str, seed: int, episodes: int, episode_seconds: floa
     """Train one learner in this process; CPU seconds per part, steps and updates."""
     import torch
 
-    from ernie_traffic.algorithms import build_learner
+    from ernie_traffic.algorithms import build_discrete_learner
     from ernie_traffic.envs.traffic import TrafficSignalEnv
     from ernie_traffic.training.config import TrainConfig
     from ernie_traffic.training.episodes import run_training_episode
@@ -73,7 +73,9 @@ def train_and_time(learner: str, seed: int, episodes: int, episode_seconds: floa
     env = TrafficSignalEnv(config.env)
     obs, _ = env.reset(seed=config.training_seed(0))
     spec = spec_from_env(env)
-    trainer = build_learner(config.algo, spec, config.algo_config, config.reg, config.regularizer, seed)
+    trainer = build_discrete_learner(
+        config.algo, spec, config.algo_config, config.reg, config.regularizer, seed
+    )
     spent["setup"] = time.process_time() - began
     env.reset = timed("env", env.reset)
     env.step = timed("env", env.step)

@@ -1,6 +1,13 @@
-"""Multi-agent learners for traffic-signal control, one module each, registered by name."""
+"""The learner toolkit: discrete traffic-signal learners (QCOMBO, COMA) and the lab's continuous
+learners (MADDPG, mean-field MADDPG), one module each, sharing base.py, replay.py and registry.py."""
 
-from ernie_traffic.algorithms.base import Learner, Transition
-from ernie_traffic.algorithms.registry import ALGORITHMS, build_learner, get_algorithm
+from ernie_traffic.algorithms.base import ContinuousLearner, ContinuousTransition, DiscreteLearner, Transition
+from ernie_traffic.algorithms.registry import (
+    ALGORITHMS,
+    build_continuous_learner,
+    build_discrete_learner,
+    get_algorithm,
+)
 
-__all__ = ["ALGORITHMS", "Learner", "Transition", "build_learner", "get_algorithm"]
+__all__ = ["ALGORITHMS", "ContinuousLearner", "ContinuousTransition", "DiscreteLearner", "Transition"]
+__all__ += ["build_continuous_learner", "build_discrete_learner", "get_algorithm"]

@@ -1,11 +1,21 @@
-"""What the training loop needs from a learner, and the transition it hands over each step."""
+"""The learner toolkit: two families of multi-agent learners, the records they learn from, and the
+helpers they share (target networks, Polyak averaging, optimizer steps, greedy and random actions).
+
+- Discrete learners (QCOMBO, COMA) control traffic signals: the agents' observations are padded to
+  one width, an action indexes an intersection's green phases (a mask marks the valid ones), and
+  :mod:`ernie_traffic.training` drives them step by step with :class:`Transition` records.
+- Continuous learners (MADDPG, mean-field MADDPG) are the lab's (:mod:`ernie_traffic.lab`): each
+  agent has its own observation and action sizes, actions lie in [0, 1]^k, and the lab's loop
+  updates them after each episode from replayed :class:`ContinuousTransition` batches.
+"""
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 
 from ernie_traffic.models.networks import MultiAgentSpec, SharedAgentNet
@@ -13,7 +23,8 @@ from ernie_traffic.models.networks import MultiAgentSpec, SharedAgentNet
 
 @dataclass
 class Transition:
-    """One environment step of all agents, as tensors in ``spec.agents`` order.
+    """One environment step of all agents, as tensors in ``spec.agents`` order; a batch of steps
+    (the replay buffer's samples, COMA's rollouts) is the same record with a leading batch dimension.
 
     ``obs``/``next_obs`` are [N, max_obs] (zero-padded), ``state``/``next_state`` [S],
     ``actions`` Long [N], ``rewards`` [N] (each intersection's own reward; the team reward is
@@ -29,11 +40,31 @@ class Transition:
     next_obs: torch.Tensor
     next_state: torch.Tensor
     next_mask: torch.Tensor
-    terminal: float
+    terminal: float | torch.Tensor
+
+    @classmethod
+    def stack(cls, steps: list[Transition]) -> Transition:
+        """Consecutive steps as one batch, [T, ...] each field."""
+        return cls(
+            **{f.name: torch.stack([torch.as_tensor(getattr(s, f.name)) for s in steps]) for f in fields(cls)}
+        )
 
 
-class Learner(Protocol):
-    """A multi-agent learner driven step by step by :mod:`ernie_traffic.training`."""
+@dataclass
+class ContinuousTransition:
+    """One joint step of agents whose observation and action sizes may differ (the lists are
+    indexed by agent), or, from the replay buffer, a batch of them with a leading batch dimension.
+    A step holds what the environment gave (arrays, floats); a batch holds tensors."""
+
+    obs: list[torch.Tensor] | list[np.ndarray]
+    actions: list[torch.Tensor] | list[np.ndarray]
+    rewards: torch.Tensor | np.ndarray  # [n_agents]
+    next_obs: list[torch.Tensor] | list[np.ndarray]
+    done: torch.Tensor | float  # 1.0 where the episode ended by termination
+
+
+class DiscreteLearner(Protocol):
+    """A traffic-signal learner driven step by step by :mod:`ernie_traffic.training`."""
 
     spec: MultiAgentSpec
     policy_net: SharedAgentNet  # the decentralized network deployed at each intersection
@@ -48,6 +79,22 @@ class Learner(Protocol):
 
     def end_episode(self) -> dict[str, float]:
         """Called after each training episode (on-policy learners update here)."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class ContinuousLearner(Protocol):
+    """A lab learner: what the lab's training loop and its evaluation need."""
+
+    actors: list[torch.nn.Module]  # agent i's deterministic policy (what an observation attack targets)
+
+    def act(self, obs: list[np.ndarray], explore: bool, rng: np.random.Generator) -> list[np.ndarray]: ...
+
+    def update(self, batch: ContinuousTransition) -> dict[str, float]:
+        """One gradient step on a replayed batch; returns the loss terms."""
         ...
 
     def state_dict(self) -> dict[str, Any]: ...
@@ -89,3 +136,12 @@ def polyak_update(online: torch.nn.Module, target: torch.nn.Module, tau: float) 
     with torch.no_grad():
         for p_target, p in zip(target.parameters(), online.parameters(), strict=True):
             p_target.lerp_(p, tau)
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float) -> None:
+    """Backpropagate ``loss``, clip the gradient norm of the optimizer's parameters, step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    optimizer.step()

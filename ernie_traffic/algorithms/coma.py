@@ -15,7 +15,6 @@ Read top to bottom: config, the loss pieces as small functions, then the learner
 
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Any, Literal
 
 import torch
@@ -26,6 +25,7 @@ from ernie_traffic.algorithms.base import (
     Transition,
     frozen_copy,
     load_stateful_parts,
+    optimizer_step,
     polyak_update,
     stateful_parts_dict,
 )
@@ -36,7 +36,7 @@ from ernie_traffic.models.networks import CentralCritic, MultiAgentSpec, SharedA
 INVALID_LOGIT = -1e4
 
 
-class ComaConfig(BaseModel):
+class COMAConfig(BaseModel):
     """Hyper-parameters of COMA."""
 
     model_config = ConfigDict(extra="forbid")
@@ -92,13 +92,13 @@ def policy_loss(
     return -(taken * advantages.detach()).mean() - entropy_coef * entropy, entropy
 
 
-class Coma:
+class COMA:
     """The COMA learner (see the module docstring for its update)."""
 
     def __init__(
         self,
         spec: MultiAgentSpec,
-        config: ComaConfig,
+        config: COMAConfig,
         reg: RegularizerName = "none",
         reg_settings: RegularizerSettings | None = None,
         seed: int = 0,
@@ -135,9 +135,7 @@ class Coma:
         return self.update() if self.rollout else {}
 
     def update(self) -> dict[str, float]:
-        batch = {name: torch.stack([torch.as_tensor(getattr(t, name)) for t in self.rollout]) for name in (
-            "obs", "state", "mask", "actions", "rewards", "next_obs", "next_state", "next_mask", "terminal"
-        )}  # fmt: skip
+        batch = Transition.stack(self.rollout)
         self.rollout = []
         targets = self.critic_targets(batch)
         stats = self.update_critic(batch, targets)
@@ -145,26 +143,26 @@ class Coma:
         polyak_update(self.critic, self.critic_target, self.config.target_tau)
         return stats
 
-    def critic_targets(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def critic_targets(self, batch: Transition) -> torch.Tensor:
         """TD(λ) returns; the next joint action is the one taken next, or sampled after the batch."""
         with torch.no_grad():
-            last = self.act(batch["next_obs"][-1], batch["next_mask"][-1], explore=True)
-            next_actions = torch.cat([batch["actions"][1:], last[None]])
-            next_q = self.critic_target(batch["next_state"], batch["next_obs"], next_actions)
+            last = self.act(batch.next_obs[-1], batch.next_mask[-1], explore=True)
+            next_actions = torch.cat([batch.actions[1:], last[None]])
+            next_q = self.critic_target(batch.next_state, batch.next_obs, next_actions)
             next_q = next_q.gather(-1, next_actions[..., None]).squeeze(-1)
-            rewards = batch["rewards"] if self.config.critic_reward == "local" else batch["rewards"].sum(-1)
+            rewards = batch.rewards if self.config.critic_reward == "local" else batch.rewards.sum(-1)
             return td_lambda_returns(
-                rewards, next_q, batch["terminal"], self.config.gamma, self.config.td_lambda
+                rewards, next_q, batch.terminal, self.config.gamma, self.config.td_lambda
             )
 
-    def update_critic(self, batch: dict[str, torch.Tensor], targets: torch.Tensor) -> dict[str, float]:
+    def update_critic(self, batch: Transition, targets: torch.Tensor) -> dict[str, float]:
         c = self.config
-        steps = batch["state"].shape[0]
+        steps = batch.state.shape[0]
         losses, regs = [], []
         for _ in range(c.critic_epochs):
             order = torch.randperm(steps, generator=self.generator)
             for index in order.split(c.minibatch_size):
-                state, obs, actions = batch["state"][index], batch["obs"][index], batch["actions"][index]
+                state, obs, actions = batch.state[index], batch.obs[index], batch.actions[index]
                 q_taken = self.critic(state, obs, actions).gather(-1, actions[..., None]).squeeze(-1)
                 loss = F.mse_loss(q_taken, targets[index])
                 total = loss
@@ -174,14 +172,11 @@ class Coma:
                         self.joint_value,
                         torch.cat([state, obs.flatten(1)], dim=-1)[sub],
                         actions[sub],
-                        action_mask=batch["mask"][index][sub],
+                        action_mask=batch.mask[index][sub],
                     )
                     regs.append(float(reg.detach()))
                     total = total + reg
-                self.critic_optimizer.zero_grad()
-                total.backward()
-                torch.nn.utils.clip_grad_norm_(self.critic.parameters(), c.grad_clip)
-                self.critic_optimizer.step()
+                optimizer_step(self.critic_optimizer, total, c.grad_clip)
                 losses.append(float(loss.detach()))
         stats = {"critic": sum(losses) / len(losses)}
         if regs:
@@ -196,19 +191,19 @@ class Coma:
         )
         return self.critic.joint_value(state, obs.reshape(len(obs), self.spec.n_agents, -1), actions)
 
-    def update_actors(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    def update_actors(self, batch: Transition) -> dict[str, float]:
         spec = self.spec
-        logits = self.logits(batch["obs"], batch["mask"])
+        logits = self.logits(batch.obs, batch.mask)
         with torch.no_grad():
-            q_all = self.critic(batch["state"], batch["obs"], batch["actions"])
-            advantages = counterfactual_advantage(q_all, logits.softmax(-1), batch["actions"])
+            q_all = self.critic(batch.state, batch.obs, batch.actions)
+            advantages = counterfactual_advantage(q_all, logits.softmax(-1), batch.actions)
             # scale-free policy steps: the critic's values grow with the reward scale and horizon
             advantages = advantages / (advantages.std() + 1e-8)
-        loss, entropy = policy_loss(logits, batch["actions"], advantages, self.config.entropy_coef)
+        loss, entropy = policy_loss(logits, batch.actions, advantages, self.config.entropy_coef)
         stats = {"actor": float(loss.detach()), "entropy": float(entropy.detach())}
         if self.regularizers.observation is not None:
-            sub = self.regularizers.sample_index(batch["obs"].shape[0], self.generator)
-            rows = spec.agent_rows(batch["obs"][sub])
+            sub = self.regularizers.sample_index(batch.obs.shape[0], self.generator)
+            rows = spec.agent_rows(batch.obs[sub])
             reg = self.regularizers.observation(
                 self.policy_net,
                 rows,
@@ -217,10 +212,7 @@ class Coma:
             )
             stats["regularizer"] = float(reg.detach())
             loss = loss + reg
-        self.actor_optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.policy_net.parameters(), self.config.grad_clip)
-        self.actor_optimizer.step()
+        optimizer_step(self.actor_optimizer, loss, self.config.grad_clip)
         return stats
 
     # everything a resumed run needs to continue exactly (with the learner's generator)
@@ -228,7 +220,7 @@ class Coma:
 
     def state_dict(self) -> dict[str, Any]:
         # transitions as dicts of their fields: checkpoints hold tensors and plain data only
-        rollout = [{f.name: getattr(t, f.name) for f in fields(Transition)} for t in self.rollout]
+        rollout = [dict(vars(t)) for t in self.rollout]
         parts = stateful_parts_dict(self, self.STATEFUL_PARTS)
         return {**parts, "rollout": rollout, "regularized_updates": self.regularizers.updates}
 

@@ -13,7 +13,6 @@ Centralised critics ``Q_i(o_1..o_N, a_1..a_N)``, decentralised deterministic act
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -21,7 +20,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from ernie_traffic.algorithms.base import frozen_copy, polyak_update
+from ernie_traffic.algorithms.base import ContinuousTransition, frozen_copy, optimizer_step, polyak_update
 from ernie_traffic.core import ObservationRegularizer, RegularizerConfig
 from ernie_traffic.models.particle import DeterministicActor, QCritic
 
@@ -79,17 +78,6 @@ def maddpg_variant(name: ParticleLearner, **overrides: Any) -> MADDPGConfig:
     return MADDPGConfig.model_validate({**presets[name], **overrides})
 
 
-@dataclass
-class Batch:
-    """A minibatch of joint transitions; lists are indexed by agent."""
-
-    obs: list[torch.Tensor]
-    actions: list[torch.Tensor]
-    rewards: torch.Tensor  # [batch, n_agents]
-    next_obs: list[torch.Tensor]
-    done: torch.Tensor  # [batch], 1.0 where the episode ended by termination
-
-
 def worst_case_others(
     q_fn: Any, obs: list[torch.Tensor], actions: list[torch.Tensor], agent: int, epsilon: float
 ) -> list[torch.Tensor]:
@@ -145,7 +133,7 @@ class MADDPG:
             ]
         return [a.astype(np.float32) for a in actions]
 
-    def update(self, batch: Batch) -> dict[str, float]:
+    def update(self, batch: ContinuousTransition) -> dict[str, float]:
         """One gradient step of every critic and actor, then the target networks; returns losses."""
         logs: dict[str, float] = {}
         with torch.no_grad():
@@ -157,7 +145,9 @@ class MADDPG:
                 polyak_update(source, target, self.config.tau)
         return logs
 
-    def _update_agent(self, i: int, batch: Batch, next_actions: list[torch.Tensor]) -> dict[str, float]:
+    def _update_agent(
+        self, i: int, batch: ContinuousTransition, next_actions: list[torch.Tensor]
+    ) -> dict[str, float]:
         cfg = self.config
         critic, actor = self.critics[i], self.actors[i]
         # Critic: TD target from the target networks (the others' next actions adversarial for M3DDPG).
@@ -169,7 +159,7 @@ class MADDPG:
             next_q = self.target_critics[i](*batch.next_obs, *next_actions)
             target = batch.rewards[:, i] + cfg.gamma * (1.0 - batch.done) * next_q
         critic_loss = nn.functional.mse_loss(critic(*batch.obs, *batch.actions), target)
-        optimizer_step(self.critic_optims[i], critic, critic_loss, cfg.grad_clip)
+        optimizer_step(self.critic_optims[i], critic_loss, cfg.grad_clip)
 
         # Actor: deterministic policy gradient through the critic, own action from the actor.
         actions = list(batch.actions)
@@ -186,7 +176,7 @@ class MADDPG:
             reg = self.regularizer(actor, batch.obs[i])
             actor_loss = actor_loss + reg
             logs[f"regularizer/{i}"] = reg.item()
-        optimizer_step(self.actor_optims[i], actor, actor_loss, cfg.grad_clip)
+        optimizer_step(self.actor_optims[i], actor_loss, cfg.grad_clip)
         return logs
 
     def state_dict(self) -> dict[str, Any]:
@@ -197,13 +187,3 @@ class MADDPG:
         for group, states in state.items():
             for module, s in zip(getattr(self, group), states, strict=True):
                 module.load_state_dict(s)
-
-
-def optimizer_step(
-    optim: torch.optim.Optimizer, module: nn.Module, loss: torch.Tensor, grad_clip: float
-) -> None:
-    """Backpropagate ``loss``, clip ``module``'s gradient norm, step ``optim``."""
-    optim.zero_grad(set_to_none=True)
-    loss.backward()
-    nn.utils.clip_grad_norm_(module.parameters(), grad_clip)
-    optim.step()

@@ -28,8 +28,8 @@ import torch
 from pydantic import Field, model_validator
 from torch import nn
 
-from ernie_traffic.algorithms.base import frozen_copy, polyak_update
-from ernie_traffic.algorithms.maddpg import Batch, MADDPGConfig, optimizer_step
+from ernie_traffic.algorithms.base import ContinuousTransition, frozen_copy, optimizer_step, polyak_update
+from ernie_traffic.algorithms.maddpg import MADDPGConfig
 from ernie_traffic.core import MeanFieldRegularizer, ObservationRegularizer, RegularizerConfig
 from ernie_traffic.models.particle import DeterministicActor, QCritic
 
@@ -120,7 +120,7 @@ class MeanFieldMADDPG:
             actions = np.clip(actions + rng.normal(0, self.config.exploration_noise, actions.shape), 0, 1)
         return list(actions.astype(np.float32))
 
-    def update(self, batch: Batch) -> dict[str, float]:
+    def update(self, batch: ContinuousTransition) -> dict[str, float]:
         """One critic and one actor step on every agent's row of every sampled transition."""
         cfg = self.config
         obs, next_obs = torch.stack(batch.obs, dim=1), torch.stack(batch.next_obs, dim=1)
@@ -144,7 +144,7 @@ class MeanFieldMADDPG:
             )
             critic_loss = critic_loss + reg
             logs["mean_field_regularizer"] = reg.item()
-        optimizer_step(self.critic_optim, self.critic, critic_loss, cfg.grad_clip)
+        optimizer_step(self.critic_optim, critic_loss, cfg.grad_clip)
 
         logits = self.actor.logits(obs)
         actor_loss = -self.critic(obs, torch.sigmoid(logits), d_s, mean_action).mean()
@@ -155,7 +155,7 @@ class MeanFieldMADDPG:
             reg = self.regularizer(self.actor, obs.flatten(0, 1))
             actor_loss = actor_loss + reg
             logs["regularizer"] = reg.item()
-        optimizer_step(self.actor_optim, self.actor, actor_loss, cfg.grad_clip)
+        optimizer_step(self.actor_optim, actor_loss, cfg.grad_clip)
         polyak_update(self.actor, self.target_actor, cfg.tau)
         polyak_update(self.critic, self.target_critic, cfg.tau)
         return logs

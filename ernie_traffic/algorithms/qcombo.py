@@ -26,6 +26,7 @@ from ernie_traffic.algorithms.base import (
     frozen_copy,
     load_stateful_parts,
     masked_greedy,
+    optimizer_step,
     polyak_update,
     random_valid_actions,
     stateful_parts_dict,
@@ -35,7 +36,7 @@ from ernie_traffic.algorithms.replay import ReplayBuffer
 from ernie_traffic.models.networks import GlobalQ, MultiAgentSpec, SharedAgentNet
 
 
-class QcomboConfig(BaseModel):
+class QCOMBOConfig(BaseModel):
     """Hyper-parameters of QCOMBO (defaults: the paper's where it states them, except the
     consistency weight, chosen on validation seeds: docs/benchmarks.md)."""
 
@@ -73,7 +74,7 @@ def consistency_loss(global_q: torch.Tensor, local_q: torch.Tensor) -> torch.Ten
 
 
 def double_q_targets(
-    batch: dict[str, torch.Tensor],
+    batch: Transition,
     local_q: SharedAgentNet,
     local_target: SharedAgentNet,
     global_target: GlobalQ,
@@ -81,17 +82,15 @@ def double_q_targets(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Local [B, N] and global [B] TD targets; greedy next actions chosen by the online local Qs."""
     with torch.no_grad():
-        next_greedy = masked_greedy(local_q.per_agent(batch["next_obs"]), batch["next_mask"])
-        next_local = local_target.per_agent(batch["next_obs"]).gather(-1, next_greedy[..., None]).squeeze(-1)
-        continuing = 1.0 - batch["terminal"]
-        local_y = batch["rewards"] + gamma * continuing[:, None] * next_local
-        global_y = batch["rewards"].sum(-1) + gamma * continuing * global_target(
-            batch["next_state"], next_greedy
-        )
+        next_greedy = masked_greedy(local_q.per_agent(batch.next_obs), batch.next_mask)
+        next_local = local_target.per_agent(batch.next_obs).gather(-1, next_greedy[..., None]).squeeze(-1)
+        continuing = 1.0 - batch.terminal
+        local_y = batch.rewards + gamma * continuing[:, None] * next_local
+        global_y = batch.rewards.sum(-1) + gamma * continuing * global_target(batch.next_state, next_greedy)
     return local_y, global_y
 
 
-def epsilon_at(config: QcomboConfig, steps: int) -> float:
+def epsilon_at(config: QCOMBOConfig, steps: int) -> float:
     """The exploration rate after ``steps`` environment steps: linear from ``epsilon_start`` to
     ``epsilon_end`` over ``epsilon_decay_steps``, then constant."""
     progress = min(1.0, steps / config.epsilon_decay_steps)
@@ -115,12 +114,12 @@ def epsilon_greedy(
     return torch.where(explore_agent, random_valid_actions(mask, generator), greedy)
 
 
-def local_q_net(spec: MultiAgentSpec, config: QcomboConfig) -> SharedAgentNet:
+def local_q_net(spec: MultiAgentSpec, config: QCOMBOConfig) -> SharedAgentNet:
     """The per-intersection Q network (the deployed policy)."""
     return SharedAgentNet(spec, config.hidden, pad_value=0.0)
 
 
-class QcomboExplorer:
+class QCOMBOExplorer:
     """QCOMBO's exploring policy apart from its learner, for a rollout worker: ε-greedy on a
     snapshot of the learner's local Q network, with the ε the learner's schedule gives from
     ``first_step`` on (one step per action, as the learner counts the steps it observes) and its
@@ -129,7 +128,7 @@ class QcomboExplorer:
     def __init__(
         self,
         spec: MultiAgentSpec,
-        config: QcomboConfig,
+        config: QCOMBOConfig,
         policy_state: dict[str, torch.Tensor],
         first_step: int,
         seed: int,
@@ -147,13 +146,13 @@ class QcomboExplorer:
         return actions
 
 
-class Qcombo:
+class QCOMBO:
     """The QCOMBO learner (see the module docstring for its losses)."""
 
     def __init__(
         self,
         spec: MultiAgentSpec,
-        config: QcomboConfig,
+        config: QCOMBOConfig,
         reg: RegularizerName = "none",
         reg_settings: RegularizerSettings | None = None,
         seed: int = 0,
@@ -167,7 +166,7 @@ class Qcombo:
         params = [*self.policy_net.parameters(), *self.global_q.parameters()]
         self.optimizer = torch.optim.Adam(params, lr=config.lr)
         self.regularizers = build_regularizers(reg, reg_settings or RegularizerSettings(), divergence="l2")
-        self.replay = ReplayBuffer(config.buffer_size)
+        self.replay = ReplayBuffer(Transition, config.buffer_size)
         self.generator = torch.Generator().manual_seed(seed)
         self.steps = 0
 
@@ -186,16 +185,16 @@ class Qcombo:
     def end_episode(self) -> dict[str, float]:
         return {}
 
-    def losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def losses(self, batch: Transition) -> dict[str, torch.Tensor]:
         """Named loss terms on one batch; ``total`` is what the optimizer minimizes."""
         c, spec = self.config, self.spec
         local_y, global_y = double_q_targets(
             batch, self.policy_net, self.policy_target, self.global_target, c.gamma
         )
-        rows = spec.agent_rows(batch["obs"])
+        rows = spec.agent_rows(batch.obs)
         local_all = self.policy_net(rows).reshape(-1, spec.n_agents, spec.max_actions)
-        local_taken = local_all.gather(-1, batch["actions"][..., None]).squeeze(-1)
-        global_taken = self.global_q(batch["state"], batch["actions"])
+        local_taken = local_all.gather(-1, batch.actions[..., None]).squeeze(-1)
+        global_taken = self.global_q(batch.state, batch.actions)
         terms = {
             "local_td": td_loss(local_taken, local_y),
             "global_td": td_loss(global_taken, global_y),
@@ -204,9 +203,9 @@ class Qcombo:
         total = terms["local_td"] + terms["global_td"] + c.consistency_weight * terms["consistency"]
         regs = self.regularizers
         if regs.observation is not None or regs.joint_action is not None:
-            index = regs.sample_index(batch["obs"].shape[0], self.generator)
+            index = regs.sample_index(batch.obs.shape[0], self.generator)
             if regs.observation is not None:
-                sub_rows = spec.agent_rows(batch["obs"][index])
+                sub_rows = spec.agent_rows(batch.obs[index])
                 mask = spec.perturb_mask(len(index), regs.sensors_only)
                 # The clean Q-values of these rows are already in local_all: no second forward pass.
                 clean = local_all[index].reshape(-1, spec.max_actions)
@@ -214,19 +213,15 @@ class Qcombo:
                     self.policy_net, sub_rows, regs.epsilon_scale(), mask, clean=clean
                 )
             else:
-                state, actions, valid = batch["state"][index], batch["actions"][index], batch["mask"][index]
+                state, actions, valid = batch.state[index], batch.actions[index], batch.mask[index]
                 terms["regularizer"] = regs.joint_action(self.global_q, state, actions, action_mask=valid)
             total = total + terms["regularizer"]
         terms["total"] = total
         return terms
 
-    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    def update(self, batch: Transition) -> dict[str, float]:
         terms = self.losses(batch)
-        self.optimizer.zero_grad()
-        terms["total"].backward()
-        params = [p for group in self.optimizer.param_groups for p in group["params"]]
-        torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
-        self.optimizer.step()
+        optimizer_step(self.optimizer, terms["total"], self.config.grad_clip)
         polyak_update(self.policy_net, self.policy_target, self.config.target_tau)
         polyak_update(self.global_q, self.global_target, self.config.target_tau)
         return {name: float(value.detach()) for name, value in terms.items()}

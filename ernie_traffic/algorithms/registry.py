@@ -1,4 +1,5 @@
-"""Learners by name: each paired with its config class and what it is built from."""
+"""The learners of both families and how each is built: traffic learners by name, each paired with
+its config class; lab learners from their config."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from ernie_traffic.algorithms.base import Learner
-from ernie_traffic.algorithms.coma import Coma, ComaConfig
-from ernie_traffic.algorithms.qcombo import Qcombo, QcomboConfig, QcomboExplorer
+from ernie_traffic.algorithms.base import ContinuousLearner, DiscreteLearner
+from ernie_traffic.algorithms.coma import COMA, COMAConfig
+from ernie_traffic.algorithms.maddpg import MADDPG, MADDPGConfig
+from ernie_traffic.algorithms.meanfield import MeanFieldConfig, MeanFieldMADDPG
+from ernie_traffic.algorithms.qcombo import QCOMBO, QCOMBOConfig, QCOMBOExplorer
 from ernie_traffic.algorithms.regularization import RegularizerName, RegularizerSettings
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.models.networks import MultiAgentSpec
@@ -27,8 +30,8 @@ class Algorithm:
 
 
 ALGORITHMS: dict[str, Algorithm] = {
-    "qcombo": Algorithm(Qcombo, QcomboConfig, outputs="q_values", explorer=QcomboExplorer),
-    "coma": Algorithm(Coma, ComaConfig, outputs="logits"),
+    "qcombo": Algorithm(QCOMBO, QCOMBOConfig, outputs="q_values", explorer=QCOMBOExplorer),
+    "coma": Algorithm(COMA, COMAConfig, outputs="logits"),
 }
 
 
@@ -38,12 +41,22 @@ def get_algorithm(name: str) -> Algorithm:
     return ALGORITHMS[name]
 
 
-def build_learner(
+def build_discrete_learner(
     name: str,
     spec: MultiAgentSpec,
     config: BaseModel,
     reg: RegularizerName,
     reg_settings: RegularizerSettings,
     seed: int,
-) -> Learner:
+) -> DiscreteLearner:
     return get_algorithm(name).learner(spec, config, reg=reg, reg_settings=reg_settings, seed=seed)
+
+
+def build_continuous_learner(
+    config: MADDPGConfig, obs_dims: list[int], act_dims: list[int]
+) -> ContinuousLearner:
+    """MADDPG for agents of these observation and action sizes; the mean-field learner (its agents
+    are alike: the first agent's sizes) for a :class:`MeanFieldConfig`."""
+    if isinstance(config, MeanFieldConfig):
+        return MeanFieldMADDPG(obs_dims[0], act_dims[0], len(obs_dims), config)
+    return MADDPG(obs_dims, act_dims, config)

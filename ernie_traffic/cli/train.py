@@ -93,8 +93,9 @@ def train_command(
     """
     from ernie_traffic.training.config import DEFAULT_DOMAIN_RANDOMIZATION, TrainConfig
     from ernie_traffic.training.loop import train
-    from ernie_traffic.training.progress import episode_progress, evaluation_table
+    from ernie_traffic.training.progress import evaluation_table
     from ernie_traffic.training.seeds import train_seeds
+    from ernie_traffic.utils.progress import episode_progress
 
     if resume is not None and config_file is None:
         config_file = resume / "config.yaml"
@@ -135,7 +136,8 @@ def train_command(
     description = f"{config.algo}/{config.reg} on {Path(config.env.network).name}"
     run_dir = resume or config.out_dir / config.run_name()
     try:
-        with episode_progress(description, config.episodes, done, quiet) as on_episode:
+        shown = "return {return:>9.1f}  delay {mean_delay:>6.1f} s"
+        with episode_progress(description, config.episodes, done, quiet, shown) as on_episode:
             result = train(config, run_dir, resume=resume is not None, on_episode=on_episode)
     except KeyboardInterrupt:
         console.print(f"interrupted; continue with: ernie-traffic train --resume {run_dir}")

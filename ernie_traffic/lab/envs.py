@@ -15,3 +15,11 @@ def make_lab_env(config: LabEnvConfig, noise_seed: int | None = None) -> Paralle
     if isinstance(config, DroneEnvConfig):
         return make_drone_env(config, noise_seed=noise_seed)
     return make_particle_env(config, noise_seed=noise_seed)
+
+
+def env_dims(env: ParallelEnv) -> tuple[list[int], list[int]]:
+    """Observation and action sizes of every agent, in ``env.possible_agents`` order."""
+    agents = env.possible_agents
+    obs = [int(env.observation_space(a).shape[0]) for a in agents]
+    act = [int(env.action_space(a).shape[0]) for a in agents]
+    return obs, act

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ernie_traffic.algorithms import ContinuousLearner
 from ernie_traffic.core import observation_attack
 from ernie_traffic.lab.envs import LabEnvConfig, make_lab_env
-from ernie_traffic.lab.learners import Learner
 
 ENV_SEED_OFFSET = 1_000_003  # evaluation episodes never reuse a training episode's seed
 
 
 def episode_returns(
-    learner: Learner,
+    learner: ContinuousLearner,
     env_config: LabEnvConfig,
     episodes: int,
     seed: int,
@@ -68,7 +68,7 @@ def random_policy_returns(env_config: LabEnvConfig, episodes: int, seed: int) ->
 
 
 def noise_sweep(
-    learner: Learner, env_config: LabEnvConfig, levels: list[float], episodes: int, seed: int
+    learner: ContinuousLearner, env_config: LabEnvConfig, levels: list[float], episodes: int, seed: int
 ) -> list[dict[str, float]]:
     """Mean and std of the return at each observation-noise level σ (the paper's figures 3 and 4)."""
     rows = []

@@ -148,8 +148,7 @@ def lab_sweep_problems(sweep: Sweep) -> list[str]:
 
 
 def _agent_dims(env: Any) -> tuple[list[int], list[int]]:
-    from ernie_traffic.lab.envs import make_lab_env
-    from ernie_traffic.lab.learners import env_dims
+    from ernie_traffic.lab.envs import env_dims, make_lab_env
 
     built = make_lab_env(env)
     try:

@@ -9,8 +9,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ernie_traffic.algorithms.coma import ComaConfig
-from ernie_traffic.algorithms.qcombo import QcomboConfig
+from ernie_traffic.algorithms.coma import COMAConfig
+from ernie_traffic.algorithms.qcombo import QCOMBOConfig
 from ernie_traffic.algorithms.regularization import RegularizerName, RegularizerSettings
 from ernie_traffic.controllers.classical import ClassicalName
 from ernie_traffic.envs.traffic import PERTURBATIONS, PerturbationConfig, TrafficEnvConfig
@@ -40,8 +40,8 @@ class TrainConfig(BaseModel):
     algo: Literal["qcombo", "coma"] = Field("qcombo", description="learner")
     reg: RegularizerName = Field("ernie", description="regularizer: none, ernie, ernie-a or gaussian")
     regularizer: RegularizerSettings = Field(default_factory=RegularizerSettings)
-    qcombo: QcomboConfig = Field(default_factory=QcomboConfig)
-    coma: ComaConfig = Field(default_factory=ComaConfig)
+    qcombo: QCOMBOConfig = Field(default_factory=QCOMBOConfig)
+    coma: COMAConfig = Field(default_factory=COMAConfig)
     episodes: int = Field(15, ge=1, description="training episodes")
     reward_scale: float = Field(
         0.05, gt=0, description="factor on the rewards the learner sees (logged returns stay unscaled)"
@@ -108,7 +108,7 @@ class TrainConfig(BaseModel):
         return self
 
     @property
-    def algo_config(self) -> QcomboConfig | ComaConfig:
+    def algo_config(self) -> QCOMBOConfig | COMAConfig:
         return self.qcombo if self.algo == "qcombo" else self.coma
 
     def run_family(self) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ernie_traffic.algorithms import Learner, Transition
+from ernie_traffic.algorithms import DiscreteLearner, Transition
 from ernie_traffic.envs.traffic import TrafficSignalEnv
 from ernie_traffic.models.networks import MultiAgentSpec, pad_observations
 
@@ -54,7 +54,7 @@ class EpisodeLosses:
     """Hands an episode's transitions to ``learner`` and averages the loss terms of the updates
     they cause, for the episode's metrics record."""
 
-    def __init__(self, learner: Learner) -> None:
+    def __init__(self, learner: DiscreteLearner) -> None:
         self.learner = learner
         self.losses: dict[str, list[float]] = defaultdict(list)
 
@@ -75,7 +75,7 @@ class EpisodeLosses:
 
 
 def run_training_episode(
-    env: TrafficSignalEnv, learner: Learner, spec: MultiAgentSpec, obs: dict, reward_scale: float
+    env: TrafficSignalEnv, learner: DiscreteLearner, spec: MultiAgentSpec, obs: dict, reward_scale: float
 ) -> dict[str, Any]:
     """One exploring episode the learner acts in and learns from, step by step; its training record."""
     losses = EpisodeLosses(learner)

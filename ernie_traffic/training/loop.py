@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ernie_traffic.algorithms import Learner, build_learner, get_algorithm
+from ernie_traffic.algorithms import DiscreteLearner, build_discrete_learner, get_algorithm
 from ernie_traffic.controllers.classical import classical_controller
 from ernie_traffic.controllers.learned import controller_from_record, policy_record, save_policy
 from ernie_traffic.envs.traffic import TrafficSignalEnv
@@ -44,8 +43,7 @@ from ernie_traffic.training.episodes import EpisodeLosses, run_training_episode
 from ernie_traffic.training.rollouts import RolloutPool, explore_episode
 from ernie_traffic.utils.config_files import save_config
 from ernie_traffic.utils.processes import sigterm_as_interrupt
-
-EpisodeCallback = Callable[[dict[str, Any]], None]
+from ernie_traffic.utils.progress import EpisodeCallback
 
 
 @dataclass
@@ -129,7 +127,7 @@ def train(
     try:
         obs, _ = env.reset(seed=config.training_seed(start))
         spec = spec_from_env(env)
-        learner = build_learner(
+        learner = build_discrete_learner(
             config.algo, spec, config.algo_config, config.reg, config.regularizer, seed=config.seed
         )
         if checkpoint is not None:
@@ -169,7 +167,7 @@ def _train_sequentially(
     env: TrafficSignalEnv,
     obs: dict,
     spec: MultiAgentSpec,
-    learner: Learner,
+    learner: DiscreteLearner,
     start: int,
     best: dict[str, Any] | None,
     on_episode: EpisodeCallback | None,
@@ -209,7 +207,7 @@ def _train_in_rounds(
     config: TrainConfig,
     run: RunDirectory,
     spec: MultiAgentSpec,
-    learner: Learner,
+    learner: DiscreteLearner,
     start: int,
     steps_per_episode: int,
     best: dict[str, Any] | None,
@@ -302,7 +300,7 @@ def _log_episode(
     return best
 
 
-def _policy(config: TrainConfig, learner: Learner) -> dict[str, Any]:
+def _policy(config: TrainConfig, learner: DiscreteLearner) -> dict[str, Any]:
     outputs = get_algorithm(config.algo).outputs
     return policy_record(
         config.algo,
@@ -329,7 +327,7 @@ def _patience_spent(config: TrainConfig, best: dict[str, Any] | None, episode: i
 
 def _checkpoint(
     config: TrainConfig,
-    learner: Learner,
+    learner: DiscreteLearner,
     policy: dict[str, Any],
     episodes_done: int,
     best: dict[str, Any] | None,

@@ -9,16 +9,16 @@ import pytest
 import torch
 
 from ernie_traffic.algorithms.base import Transition
-from ernie_traffic.algorithms.coma import Coma, ComaConfig
-from ernie_traffic.algorithms.qcombo import Qcombo, QcomboConfig
+from ernie_traffic.algorithms.coma import COMA, COMAConfig
+from ernie_traffic.algorithms.qcombo import QCOMBO, QCOMBOConfig
 from ernie_traffic.algorithms.regularization import RegularizerSettings
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.models.networks import MultiAgentSpec
 
 # three intersections, one with fewer phases and a shorter observation (like cologne3)
 SPEC = MultiAgentSpec(("a", "b", "c"), (6, 6, 4), (4, 4, 2), state_dim=9)
-QCOMBO = QcomboConfig(hidden=[32, 32], batch_size=16, learning_starts=0)
-COMA = ComaConfig(hidden=[32, 32], rollout_steps=8, minibatch_size=4, critic_epochs=1)
+QCOMBO_CONFIG = QCOMBOConfig(hidden=[32, 32], batch_size=16, learning_starts=0)
+COMA_CONFIG = COMAConfig(hidden=[32, 32], rollout_steps=8, minibatch_size=4, critic_epochs=1)
 
 
 def transitions(count: int, seed: int = 0) -> list[Transition]:
@@ -43,14 +43,16 @@ def transitions(count: int, seed: int = 0) -> list[Transition]:
     return out
 
 
-def qcombo_with(reg: str, mode: str = "stackelberg") -> Qcombo:
-    learner = Qcombo(SPEC, QCOMBO, reg=reg, reg_settings=RegularizerSettings(mode=mode, epsilon=0.2), seed=3)
+def qcombo_with(reg: str, mode: str = "stackelberg") -> QCOMBO:
+    learner = QCOMBO(
+        SPEC, QCOMBO_CONFIG, reg=reg, reg_settings=RegularizerSettings(mode=mode, epsilon=0.2), seed=3
+    )
     for t in transitions(32):
         learner.replay.add(t)
     return learner
 
 
-def gradients_of_update(learner: Qcombo) -> torch.Tensor:
+def gradients_of_update(learner: QCOMBO) -> torch.Tensor:
     batch = learner.replay.sample(16, torch.Generator().manual_seed(7))
     torch.manual_seed(11)  # same random start of the attack in every variant
     learner.update(batch)
@@ -75,7 +77,7 @@ def test_qcombo_regularizers_report_a_positive_value(reg):
 
 
 def test_qcombo_never_picks_an_action_an_intersection_does_not_have():
-    learner = Qcombo(SPEC, QCOMBO, seed=0)
+    learner = QCOMBO(SPEC, QCOMBO_CONFIG, seed=0)
     obs, mask = torch.rand(3, 6), SPEC.action_mask()
     for _ in range(50):
         actions = learner.act(obs, mask, explore=True)
@@ -87,7 +89,7 @@ def test_qcombo_target_networks_move_only_by_polyak_averaging():
     before = copy.deepcopy(learner.policy_target.state_dict())
     online_before = copy.deepcopy(learner.policy_net.state_dict())
     learner.update(learner.replay.sample(16, learner.generator))
-    tau = QCOMBO.target_tau
+    tau = QCOMBO_CONFIG.target_tau
     for name, old in before.items():
         if old.is_floating_point():
             expected = (1 - tau) * old + tau * learner.policy_net.state_dict()[name]
@@ -95,7 +97,7 @@ def test_qcombo_target_networks_move_only_by_polyak_averaging():
     assert any(not torch.equal(online_before[k], v) for k, v in learner.policy_net.state_dict().items())
 
 
-@pytest.mark.parametrize("learner_class, config", [(Qcombo, QCOMBO), (Coma, COMA)])
+@pytest.mark.parametrize("learner_class, config", [(QCOMBO, QCOMBO_CONFIG), (COMA, COMA_CONFIG)])
 def test_state_dict_round_trip_continues_identically(learner_class, config):
     data = transitions(24)
     ramp = RegularizerSettings(epsilon_ramp=40)  # the ramp's position must round-trip too
@@ -117,7 +119,7 @@ def test_state_dict_round_trip_continues_identically(learner_class, config):
 def test_epsilon_ramp_grows_the_attack_from_zero_to_the_full_ball():
     def regularizer_values(ramp: int) -> list[float]:
         settings = RegularizerSettings(epsilon_ramp=ramp)
-        learner = Qcombo(SPEC, QCOMBO, reg="ernie", reg_settings=settings, seed=3)
+        learner = QCOMBO(SPEC, QCOMBO_CONFIG, reg="ernie", reg_settings=settings, seed=3)
         values = []
         for t in transitions(20):
             torch.manual_seed(11)  # same random start of the attack in both learners
@@ -133,7 +135,7 @@ def test_epsilon_ramp_grows_the_attack_from_zero_to_the_full_ball():
 
 @pytest.mark.parametrize("reg", ["none", "ernie", "ernie-a"])
 def test_coma_updates_actor_and_critic(reg):
-    learner = Coma(SPEC, COMA, reg=reg, seed=0)
+    learner = COMA(SPEC, COMA_CONFIG, reg=reg, seed=0)
     actor_before = [p.clone() for p in learner.policy_net.parameters()]
     stats = {}
     for t in transitions(8):
@@ -147,4 +149,4 @@ def test_coma_updates_actor_and_critic(reg):
 
 def test_linf_stackelberg_is_a_one_line_user_error():
     with pytest.raises(UserInputError, match="regularizer"):
-        Qcombo(SPEC, QCOMBO, reg="ernie", reg_settings=RegularizerSettings(norm="linf"))
+        QCOMBO(SPEC, QCOMBO_CONFIG, reg="ernie", reg_settings=RegularizerSettings(norm="linf"))

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from ernie_traffic.algorithms import ContinuousTransition
 from ernie_traffic.algorithms.maddpg import MADDPG, maddpg_variant, worst_case_others
+from ernie_traffic.algorithms.replay import ReplayBuffer
 from ernie_traffic.lab.config import LabRunConfig
-from ernie_traffic.lab.replay import ReplayBuffer
 from ernie_traffic.lab.train import train
 from ernie_traffic.models.particle import QCritic
 
@@ -27,14 +28,16 @@ def test_m3ddpg_step_stays_in_its_budget_and_lowers_q(epsilon):
 
 
 def _filled_buffer(obs_dims, act_dims, rng):
-    buffer = ReplayBuffer(obs_dims, act_dims, capacity=64)
+    buffer = ReplayBuffer(ContinuousTransition, capacity=64)
     for _ in range(64):
         buffer.add(
-            [rng.normal(size=d).astype(np.float32) for d in obs_dims],
-            [rng.uniform(size=d).astype(np.float32) for d in act_dims],
-            list(rng.normal(size=len(obs_dims))),
-            [rng.normal(size=d).astype(np.float32) for d in obs_dims],
-            False,
+            ContinuousTransition(
+                [rng.normal(size=d).astype(np.float32) for d in obs_dims],
+                [rng.uniform(size=d).astype(np.float32) for d in act_dims],
+                rng.normal(size=len(obs_dims)),
+                [rng.normal(size=d).astype(np.float32) for d in obs_dims],
+                0.0,
+            )
         )
     return buffer
 

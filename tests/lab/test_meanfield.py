@@ -5,6 +5,7 @@ import pytest
 import torch
 from scipy.optimize import linprog
 
+from ernie_traffic.algorithms import ContinuousTransition
 from ernie_traffic.algorithms.meanfield import (
     MeanFieldConfig,
     MeanFieldMADDPG,
@@ -12,9 +13,9 @@ from ernie_traffic.algorithms.meanfield import (
     meanfield_variant,
     others_mean,
 )
+from ernie_traffic.algorithms.replay import ReplayBuffer
 from ernie_traffic.core import RegularizerConfig, wasserstein_attack
 from ernie_traffic.envs.particle import ParticleEnvConfig, make_particle_env
-from ernie_traffic.lab.replay import ReplayBuffer
 
 
 def _parameters(module: torch.nn.Module) -> int:
@@ -55,10 +56,11 @@ def test_update_runs_for_many_agents(name):
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     n = 10
-    buffer = ReplayBuffer([18] * n, [5] * n, capacity=32)
+    buffer = ReplayBuffer(ContinuousTransition, capacity=32)
     for _ in range(32):
         obs = [rng.uniform(-1, 1, 18).astype(np.float32) for _ in range(n)]
-        buffer.add(obs, [rng.uniform(size=5).astype(np.float32)] * n, list(rng.normal(size=n)), obs, False)
+        actions = [rng.uniform(size=5).astype(np.float32)] * n
+        buffer.add(ContinuousTransition(obs, actions, rng.normal(size=n), obs, 0.0))
     learner = MeanFieldMADDPG(18, 5, n, meanfield_variant(name, hidden=16))
     before = [p.clone() for p in learner.critic.parameters()]
     logs = learner.update(buffer.sample(16, rng))

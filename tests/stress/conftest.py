@@ -32,8 +32,8 @@ def untrained_run(tmp_path_factory) -> Path:
 def train_tiny_run(algo: str, root: Path) -> Path:
     """A real training run on grid2x2 (one 300 s episode, small networks): run directory with config,
     checkpoint and policy, as ``ernie-traffic train`` leaves it."""
-    from ernie_traffic.algorithms.coma import ComaConfig
-    from ernie_traffic.algorithms.qcombo import QcomboConfig
+    from ernie_traffic.algorithms.coma import COMAConfig
+    from ernie_traffic.algorithms.qcombo import QCOMBOConfig
     from ernie_traffic.training.config import TrainConfig
     from ernie_traffic.training.loop import train
 
@@ -43,8 +43,8 @@ def train_tiny_run(algo: str, root: Path) -> Path:
         reg="none",
         episodes=1,
         eval_episodes=0,
-        qcombo=QcomboConfig(hidden=[32, 32], learning_starts=20, batch_size=16),
-        coma=ComaConfig(hidden=[32, 32]),
+        qcombo=QCOMBOConfig(hidden=[32, 32], learning_starts=20, batch_size=16),
+        coma=COMAConfig(hidden=[32, 32]),
         out_dir=root,
     )
     return train(config, run_dir=root / algo).run_dir
