@@ -7,14 +7,16 @@ cabinet went away), or when no new sample arrived for ``idle_timeout_s``, or aft
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ernie_deploy.bundle import Bundle
+from ernie_deploy.bundle import Bundle, BundleError
 from ernie_deploy.cabinet import Cabinet, CabinetIntersection
+from ernie_deploy.latency import LatencyStats
 from ernie_deploy.runtime import ControllerRuntime
-from ernie_deploy.snmp_client import ControllerReading, ControllerUnreachable, NtcipClient
+from ernie_deploy.snmp_client import ControllerReading, ControllerUnreachable, NtcipClient, SnmpCredentials
 from ernie_deploy.timing import SignalTimer
 
 # Decides the NTCIP phase (1-based) to command from one reading of the controller.
@@ -23,11 +25,11 @@ Decide = Callable[[ControllerReading], int]
 
 @dataclass
 class RunnerStats:
-    """How one intersection's loop went; ``round_trip_s`` holds read + decide + command per decision."""
+    """How one intersection's loop went; ``round_trip`` times read + decide + command per decision."""
 
     decisions: int = 0
     stopped_because: str = ""
-    round_trip_s: list[float] = field(default_factory=list)
+    round_trip: LatencyStats = field(default_factory=LatencyStats)
 
 
 def run_intersection(
@@ -54,7 +56,7 @@ def run_intersection(
             started = time.perf_counter()
             reading = client.read()
             client.command_green(decide(reading))
-            stats.round_trip_s.append(time.perf_counter() - started)
+            stats.round_trip.record(time.perf_counter() - started)
         except ControllerUnreachable as error:
             # Before the first decision this is a setup problem; after it, the end of the run.
             stats.stopped_because = f"controller stopped answering: {error}"
@@ -114,3 +116,74 @@ def _follow_cabinet(timer: SignalTimer, reading: ControllerReading) -> None:
     timer.reset(green)
     if not in_transition:
         timer.advance(reading.stage_time_s)
+
+
+@dataclass
+class FieldLoop:
+    """One controller reached at ``address`` (``HOST:PORT``), running intersection ``tls``, and the rule
+    that decides for it; ``runtime`` is the bundle's runtime, or None for the built-in rule."""
+
+    address: str
+    tls: str
+    client: NtcipClient
+    decide: Decide
+    runtime: ControllerRuntime | None
+
+    def report(self, stats: RunnerStats) -> str:
+        """One line: decisions (and how many the fallback plan made), round trip, why it stopped."""
+        trip = stats.round_trip.summary()
+        fallbacks = f", {sum(self.runtime.fallbacks.values())} by the fallback plan" if self.runtime else ""
+        return (
+            f"{self.address} ({self.tls}): {stats.decisions} decisions{fallbacks}, round trip median "
+            f"{trip['median_ms']:.2f} ms p99 {trip['p99_ms']:.2f} ms; stopped: {stats.stopped_because}"
+        )
+
+
+def connect(
+    host: str,
+    port: int,
+    credentials: SnmpCredentials,
+    bundle: Bundle | None = None,
+    *,
+    timeout_s: float = 1.0,
+    deadline_s: float = 0.1,
+) -> FieldLoop:
+    """The field loop of the controller at ``host:port``: ``bundle``'s controller for the intersection
+    the controller reports, fitted to its own phase table and timing, or without a bundle the
+    :func:`longest_queue` rule. Raises ``ControllerUnreachable`` or ``BundleError``, one line naming
+    the controller."""
+    address = f"{host}:{port}"
+    try:
+        client = NtcipClient(host, port, credentials, timeout_s=timeout_s)
+        tls = client.intersection_id()
+        call_phases = client.call_phases()
+        cabinet = client.cabinet() if bundle is not None else None
+    except ControllerUnreachable as error:
+        raise ControllerUnreachable(f"controller {address}: {error}") from None
+    if bundle is None:
+        return FieldLoop(address, tls, client, longest_queue(call_phases), None)
+    if tls not in bundle.intersections:
+        raise BundleError(f"controller {address} runs {tls!r}, which {bundle.root} has no controller for")
+    try:
+        decide, runtime = bundle_policy(bundle, tls, cabinet, deadline_s=deadline_s)
+    except BundleError as error:
+        raise BundleError(f"controller {address}: {error}") from None
+    return FieldLoop(address, tls, client, decide, runtime)
+
+
+def serve(loops: list[FieldLoop], **options: float | int | None) -> dict[str, str]:
+    """Run every loop in a thread of its own (``options``: :func:`run_intersection`'s) until each
+    stops; its report line by address (none for a loop whose thread died)."""
+    reports: dict[str, str] = {}
+
+    def serve_one(loop: FieldLoop) -> None:
+        stats = run_intersection(loop.client, loop.decide, **options)  # type: ignore[arg-type]
+        loop.client.close()
+        reports[loop.address] = loop.report(stats)
+
+    threads = [threading.Thread(target=serve_one, args=(loop,), daemon=True) for loop in loops]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return reports

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from ernie_traffic.cli.options import Network
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.utils.config_files import load_config
 from ernie_traffic.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
+TrustKey = Annotated[
+    Path | None,
+    typer.Option("--trust-key", help="Ed25519 public key (PEM): refuse a --bundle not signed by it."),
+]
 app = typer.Typer(
     help="Put controllers in the loop over NTCIP 1202 / SNMP: simulate signal cabinets, run runtimes.",
     no_args_is_help=True,
@@ -22,9 +28,7 @@ app = typer.Typer(
 
 @app.command("simulate")
 def simulate_command(
-    network: Annotated[
-        str | None, typer.Option("--network", help="Bundled or RESCO network name, or a .net.xml path.")
-    ] = None,
+    network: Network = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="HilConfig YAML/TOML (fields: docs/hil.md).")
     ] = None,
@@ -36,10 +40,7 @@ def simulate_command(
             "cabinets' own phase tables and timing (from the network and --config), else exit 2.",
         ),
     ] = None,
-    trust_key: Annotated[
-        Path | None,
-        typer.Option("--trust-key", help="Ed25519 public key (PEM): refuse a --bundle not signed by it."),
-    ] = None,
+    trust_key: TrustKey = None,
     seed: Annotated[int | None, typer.Option("--seed", help="SUMO seed.")] = None,
     seconds: Annotated[
         float | None, typer.Option("--seconds", help="Simulated seconds (default: the scenario's hour).")
@@ -72,8 +73,9 @@ def simulate_command(
     Prints the agent ports, then waits for runtimes (`ernie-traffic deploy run`), runs the episode
     and prints the traffic metrics and the control-loop summary. Also checks the signal log.
     """
+    from ernie_deploy.cabinet import check_fits
+
     from ernie_traffic.hil.config import HilConfig
-    from ernie_traffic.hil.safety import check_signal_log
     from ernie_traffic.hil.simulator import HilSimulator
 
     overrides = {
@@ -100,54 +102,40 @@ def simulate_command(
     if loaded is not None:
         # The cabinets time with their own configuration; a bundle asking for less is refused here,
         # before any agent listens, as each runtime refuses it again against what its cabinet reports.
-        _check_fits(loaded, simulator.env.cabinet)
+        with _deploy_errors():
+            check_fits(loaded, simulator.env.cabinet)
     for tls, port in simulator.ports.items():
         typer.echo(f"{tls}: {hil_config.host}:{port}")
-    result = asyncio.run(simulator.run())
-    violations = check_signal_log(result.signal_log, simulator.env.intersections, simulator.env.timing)
-    summary = {
-        "metrics": result.metrics,
-        "decisions": result.decisions,
-        "simulated_s": result.simulated_s,
-        "wall_s": round(result.wall_s, 3),
-        "speedup": round(result.speedup, 1),
-        "commands": result.commands,
-        "late_periods": result.late_periods,
-        "mode_changes": result.mode_changes,
-        "signal_log": str(result.signal_log),
-        "safety_violations": violations,
-    }
+    summary = simulator.summary(asyncio.run(simulator.run()))
     text = json.dumps(summary, indent=2)
     typer.echo(text)
     if out is not None:
         atomic_write_text(out, text + "\n")
-    if violations:
+    if summary["safety_violations"]:
         raise typer.Exit(1)
 
 
-def _load_bundle(path: Path, trust_key: Path | None):  # -> ernie_deploy.bundle.Bundle
-    """The verified bundle with every model loaded once, so that a model onnxruntime cannot load is
-    one error line before any controller is contacted."""
-    from ernie_deploy.bundle import BundleError, load_bundle
-    from ernie_deploy.policy import OnnxPolicy
-
-    try:
-        bundle = load_bundle(path, trust_key=trust_key)
-        for spec in bundle.models.values():
-            OnnxPolicy(bundle, spec)
-    except BundleError as error:
-        raise UserInputError(str(error)) from None
-    return bundle
-
-
-def _check_fits(bundle, cabinet) -> None:  # (ernie_deploy Bundle, Cabinet): imported lazily
+@contextmanager
+def _deploy_errors() -> Iterator[None]:
+    """The runtime's refusals (a bundle that is unsigned, does not load or does not fit; a controller
+    that does not answer) as the one-line user errors they are."""
     from ernie_deploy.bundle import BundleError
-    from ernie_deploy.cabinet import check_fits
+    from ernie_deploy.snmp_client import ControllerUnreachable
 
     try:
-        check_fits(bundle, cabinet)
-    except BundleError as error:
+        yield
+    except (BundleError, ControllerUnreachable) as error:
         raise UserInputError(str(error)) from None
+
+
+def _load_bundle(path: Path, trust_key: Path | None):  # -> ernie_deploy.bundle.Bundle
+    """The verified bundle with every model loaded once (by a runtime for all its intersections), so
+    that a model onnxruntime cannot load is one error line before any controller is contacted."""
+    from ernie_deploy.bundle import load_bundle
+    from ernie_deploy.runtime import ControllerRuntime
+
+    with _deploy_errors():
+        return ControllerRuntime(load_bundle(path, trust_key=trust_key)).bundle
 
 
 @app.command("run")
@@ -159,10 +147,7 @@ def run_command(
         Path | None,
         typer.Option("--bundle", help="Controller bundle (ernie-traffic export); else the built-in rule."),
     ] = None,
-    trust_key: Annotated[
-        Path | None,
-        typer.Option("--trust-key", help="Ed25519 public key (PEM): refuse a --bundle not signed by it."),
-    ] = None,
+    trust_key: TrustKey = None,
     community: Annotated[str, typer.Option("--community", help="SNMPv2c community string.")] = "public",
     snmp_version: Annotated[
         str, typer.Option("--snmp-version", help="2c, or 3 (authPriv: HMAC-SHA-256 + AES-128).")
@@ -198,9 +183,8 @@ def run_command(
     one-line reason when a controller cannot be reached (wrong port, wrong community, wrong SNMPv3
     keys), is not in the bundle, or the bundle does not fit it or is not signed.
     """
-    from ernie_deploy.bundle import BundleError
-    from ernie_deploy.snmp_client import ControllerUnreachable, NtcipClient, SnmpCredentials
-    from ernie_deploy.snmp_runner import bundle_policy, longest_queue, run_intersection
+    from ernie_deploy.snmp_client import SnmpCredentials
+    from ernie_deploy.snmp_runner import connect, serve
 
     loaded = _load_bundle(bundle, trust_key) if bundle is not None else None
     credentials = SnmpCredentials(snmp_version, community, user, auth_key, priv_key)
@@ -209,58 +193,21 @@ def run_command(
         host, _, port = address.rpartition(":")
         if not host or not port.isdigit():
             raise UserInputError(f"--controller {address!r}: expected HOST:PORT, e.g. 127.0.0.1:16100")
-        try:
-            client = NtcipClient(host, int(port), credentials, timeout_s=timeout)
-            tls = client.intersection_id()
-            call_phases = client.call_phases()
-            cabinet = client.cabinet() if loaded is not None else None
-        except ControllerUnreachable as error:
-            raise UserInputError(f"controller {address}: {error}") from None
-        runtime = None
-        if loaded is None:
-            decide = longest_queue(call_phases)
-        elif tls not in loaded.intersections:
-            raise UserInputError(f"controller {address} runs {tls!r}, which {bundle} has no controller for")
-        else:
-            try:
-                decide, runtime = bundle_policy(loaded, tls, cabinet, deadline_s=deadline)
-            except BundleError as error:
-                raise UserInputError(f"controller {address}: {error}") from None
-        loops.append((address, tls, client, decide, runtime))
-    reports: dict[str, str] = {}
-
-    def serve(address: str, tls: str, client: NtcipClient, decide, runtime) -> None:
-        stats = run_intersection(
-            client,
-            decide,
-            poll_interval_s=poll_interval,
-            idle_timeout_s=idle_timeout,
-            max_decisions=max_decisions,
-        )
-        client.close()
-        trips = sorted(stats.round_trip_s) or [0.0]
-        median, p99 = trips[len(trips) // 2], trips[min(len(trips) - 1, int(0.99 * len(trips)))]
-        fallbacks = f", {sum(runtime.fallbacks.values())} by the fallback plan" if runtime else ""
-        reports[address] = (
-            f"{address} ({tls}): {stats.decisions} decisions{fallbacks}, round trip median "
-            f"{median * 1e3:.2f} ms p99 {p99 * 1e3:.2f} ms; stopped: {stats.stopped_because}"
-        )
-
-    threads = [threading.Thread(target=serve, args=loop, daemon=True) for loop in loops]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for address in controller:
-        typer.echo(reports.get(address, f"{address}: no report"))
+        with _deploy_errors():
+            loops.append(
+                connect(host, int(port), credentials, loaded, timeout_s=timeout, deadline_s=deadline)
+            )
+    reports = serve(
+        loops, poll_interval_s=poll_interval, idle_timeout_s=idle_timeout, max_decisions=max_decisions
+    )
+    for loop in loops:
+        typer.echo(reports.get(loop.address, f"{loop.address}: no report"))
 
 
 @app.command("cabinet")
 def cabinet_command(
     out: Annotated[Path, typer.Option("--out", help="Cabinet file (JSON) to write.")],
-    network: Annotated[
-        str | None, typer.Option("--network", help="Bundled or RESCO network name, or a .net.xml path.")
-    ] = None,
+    network: Network = None,
     config: Annotated[
         Path | None,
         typer.Option("--config", help="HilConfig YAML/TOML whose traffic timing the cabinets use."),

@@ -1,7 +1,9 @@
-"""Options several commands share, defined once: where parallel work runs, and seed lists."""
+"""Options several commands share, defined once: where parallel work runs and what it writes, networks,
+progress, seed and level lists."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,6 +17,14 @@ Workers = Annotated[
 ]
 Address = Annotated[
     str | None, typer.Option("--address", help="Ray cluster address (with --backend ray); default: local.")
+]
+SweepOut = Annotated[
+    Path, typer.Option("--out", "-o", help="Sweep directory; running the same sweep again resumes it.")
+]
+Report = Annotated[bool, typer.Option("--report/--no-report", help="Write the report when the run ends.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars; print only the outcome.")]
+Network = Annotated[
+    str | None, typer.Option("--network", help="Bundled or RESCO network name, or a .net.xml path.")
 ]
 
 
@@ -35,3 +45,16 @@ def parse_seeds(text: str, option: str = "--seeds") -> list[int]:
     if not seeds:
         raise UserInputError(f"{option}: no seed given")
     return seeds
+
+
+def parse_levels(text: str, option: str, required: bool = False) -> list[float]:
+    """Comma-separated levels >= 0; with ``required``, at least one."""
+    try:
+        levels = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise UserInputError(f"{option} {text!r}: expected comma-separated numbers") from exc
+    if levels and min(levels) < 0:
+        raise UserInputError(f"{option} {text!r}: levels must be >= 0")
+    if required and not levels:
+        raise UserInputError(f"{option} {text!r}: expected one or more levels >= 0")
+    return levels

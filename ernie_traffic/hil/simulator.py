@@ -22,6 +22,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
@@ -32,6 +33,7 @@ from ernie_traffic.errors import UserInputError
 from ernie_traffic.hil.agent import SnmpAgent
 from ernie_traffic.hil.config import HilConfig
 from ernie_traffic.hil.controller import DetectorSample, VirtualController
+from ernie_traffic.hil.safety import check_signal_log
 
 # What the NTCIP volume and occupancy objects need, subscribed on the environment's detector sources;
 # vehicles and queue come from the environment's own readings.
@@ -151,6 +153,23 @@ class HilSimulator:
                 await agent.close()
             env.close()
         return result
+
+    def summary(self, result: HilResult) -> dict[str, Any]:
+        """What ``deploy simulate`` reports of a run: the traffic metrics, how the control loop went,
+        and the safety violations found in the signal log SUMO wrote."""
+        env = self.env
+        return {
+            "metrics": result.metrics,
+            "decisions": result.decisions,
+            "simulated_s": result.simulated_s,
+            "wall_s": round(result.wall_s, 3),
+            "speedup": round(result.speedup, 1),
+            "commands": result.commands,
+            "late_periods": result.late_periods,
+            "mode_changes": result.mode_changes,
+            "signal_log": str(result.signal_log),
+            "safety_violations": check_signal_log(result.signal_log, env.intersections, env.timing),
+        }
 
     async def _open_agents(self, controllers: dict[str, VirtualController]) -> list[SnmpAgent]:
         agents: list[SnmpAgent] = []
