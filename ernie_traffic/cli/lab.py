@@ -5,11 +5,10 @@ from typing import Annotated, Any
 
 import typer
 import yaml
-from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from ernie_traffic.cli.options import Address, Backend, Workers, parse_seeds
+from ernie_traffic.cli.options import Address, Backend, Report, SweepOut, Workers, parse_levels, parse_seeds
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.lab.config import MEANFIELD_LEARNERS, PARTICLE_LEARNERS, LabRunConfig
 from ernie_traffic.utils.config_files import load_config
@@ -19,6 +18,14 @@ app = typer.Typer(
     "multi-drone hover (pybullet).",
     no_args_is_help=True,
 )
+EnvFields = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--env",
+        help="FIELD=VALUE: evaluate in a changed env, e.g. --env mass_scale=1.3 --env wind_speed=2 (drones); "
+        "repeatable.",
+    ),
+]
 DEFAULT_NOISE = "0,0.05,0.1,0.2,0.3"
 DEFAULT_ATTACK = "0.05,0.1,0.3"
 
@@ -82,37 +89,20 @@ def _group(family: str, learners: tuple[str, ...], help_text: str) -> typer.Type
             float, typer.Option(min=0.0, help="Also evaluate under the core's PGD attack of this ℓ2 radius.")
         ] = 0.0,
         seed: Annotated[int, typer.Option(help="Seed of the evaluation episodes and noise.")] = 0,
-        env_field: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--env",
-                help="FIELD=VALUE: evaluate in a changed env, e.g. --env mass_scale=1.3 --env wind_speed=2 "
-                "(drones); repeatable.",
-            ),
-        ] = None,
+        env_field: EnvFields = None,
     ) -> None:
         """Return versus observation noise (and PGD attack); writes RUN_DIR/evaluation.json."""
-        from ernie_traffic.lab.evaluate import episode_returns, noise_sweep
-        from ernie_traffic.lab.train import load_learner
-        from ernie_traffic.runs import RunDirectory
+        from ernie_traffic.lab.evaluate import evaluate_run
 
-        levels = _levels("--noise", noise)
-        if not levels:
-            raise UserInputError(f"--noise {noise!r}: expected one or more levels >= 0")
-        run_config, learner = load_learner(run_dir)
-        env = _changed_env(run_config.env, env_field or [])
-        rows = noise_sweep(learner, env, levels, episodes, seed)
-        result: dict = {"run": str(run_dir), "episodes": episodes, "seed": seed, "noise_sweep": rows}
-        if env_field:
-            result["env"] = env.model_dump(mode="json")
+        levels = parse_levels(noise, "--noise", required=True)
+        result = evaluate_run(run_dir, levels, episodes, seed, attack_epsilon, _env_updates(env_field or []))
         table = Table("noise σ", "mean return", "std")
-        for row in rows:
+        for row in result["noise_sweep"]:
             table.add_row(f"{row['noise']:g}", f"{row['mean_return']:.2f}", f"{row['std_return']:.2f}")
-        if attack_epsilon > 0:
-            attacked = episode_returns(learner, env, episodes, seed, attack_epsilon=attack_epsilon)
-            result["attack"] = {"epsilon": attack_epsilon, "mean_return": float(attacked.mean())}
-            table.add_row(f"PGD ε={attack_epsilon:g}", f"{attacked.mean():.2f}", f"{attacked.std():.2f}")
-        RunDirectory(run_dir).save_evaluation(result)
+        if attack := result.get("attack"):
+            table.add_row(
+                f"PGD ε={attack_epsilon:g}", f"{attack['mean_return']:.2f}", f"{attack['std_return']:.2f}"
+            )
         Console().print(table)
 
     return group
@@ -129,9 +119,7 @@ def stress_command(
             show_default=False,
         ),
     ],
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="Sweep directory; running the same sweep again resumes it.")
-    ],
+    out: SweepOut,
     noise: Annotated[
         str, typer.Option(help="Comma-separated observation-noise levels σ (0 = the unperturbed baseline).")
     ] = DEFAULT_NOISE,
@@ -141,50 +129,30 @@ def stress_command(
     ] = DEFAULT_ATTACK,
     episodes: Annotated[int, typer.Option(min=1, help="Evaluation episodes per cell.")] = 10,
     seeds: Annotated[str, typer.Option(help="Comma-separated evaluation seeds (one cell each).")] = "0,1,2",
-    env_field: Annotated[
-        list[str] | None,
-        typer.Option("--env", help="FIELD=VALUE: evaluate in a changed env (as in `evaluate`); repeatable."),
-    ] = None,
+    env_field: EnvFields = None,
     random: Annotated[
         bool, typer.Option("--random/--no-random", help="Add the random-policy reference.")
     ] = True,
     backend: Backend = "process",
     workers: Workers = 2,
     address: Address = None,
-    report: Annotated[
-        bool, typer.Option("--report/--no-report", help="Write the report when the sweep ends.")
-    ] = True,
+    report: Report = True,
 ) -> None:
     """Stress-test trained runs (and a random policy) under observation noise and the PGD attack, through
     the stress test's results file and report: OUT/results.jsonl, OUT/report.html, OUT/report.md."""
     from ernie_traffic.cli.stress import run_and_report
     from ernie_traffic.lab.stress import lab_sweep
 
-    seed_list = parse_seeds(seeds)
-    try:
-        sweep = lab_sweep(
-            controllers,
-            _levels("--noise", noise),
-            _levels("--attack", attack),
-            seed_list,
-            episodes,
-            _env_updates(env_field or []),
-            random_reference=random,
-        )
-    except ValidationError as exc:
-        raise UserInputError(f"lab stress: {exc.errors()[0]['msg']}") from exc
+    sweep = lab_sweep(
+        controllers,
+        parse_levels(noise, "--noise"),
+        parse_levels(attack, "--attack"),
+        parse_seeds(seeds),
+        episodes,
+        _env_updates(env_field or []),
+        random_reference=random,
+    )
     run_and_report(sweep, out, backend, workers, address, report)
-
-
-def _levels(option: str, text: str) -> list[float]:
-    """Comma-separated levels >= 0."""
-    try:
-        levels = [float(x) for x in text.split(",") if x.strip()]
-    except ValueError as exc:
-        raise UserInputError(f"{option} {text!r}: expected comma-separated numbers") from exc
-    if levels and min(levels) < 0:
-        raise UserInputError(f"{option} {text!r}: levels must be >= 0")
-    return levels
 
 
 def _env_updates(assignments: list[str]) -> dict[str, Any]:
@@ -196,18 +164,6 @@ def _env_updates(assignments: list[str]) -> dict[str, Any]:
             raise UserInputError(f"--env {assignment!r}: expected FIELD=VALUE")
         updates[field] = yaml.safe_load(value)
     return updates
-
-
-def _changed_env(env: BaseModel, assignments: list[str]) -> BaseModel:
-    """``env`` with ``FIELD=VALUE`` assignments applied and validated."""
-    updates = _env_updates(assignments)
-    fields = type(env).model_fields
-    if unknown := [field for field in updates if field not in fields]:
-        raise UserInputError(f"--env {', '.join(unknown)}: unknown; env fields: {', '.join(fields)}")
-    try:
-        return type(env).model_validate({**env.model_dump(), **updates})
-    except ValidationError as exc:
-        raise UserInputError(f"--env {' '.join(assignments)}: {exc.errors()[0]['msg']}") from exc
 
 
 app.add_typer(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ernie_traffic.envs.drones import DroneEnvConfig
 from ernie_traffic.envs.particle import ParticleEnvConfig
+from ernie_traffic.errors import UserInputError
 
 if TYPE_CHECKING:  # the learners import torch; the CLI must not pay for it on every command
     from ernie_traffic.algorithms.maddpg import MADDPGConfig
@@ -92,3 +93,16 @@ class LabRunConfig(BaseModel):
         if self.family == "particle":
             return maddpg_variant(self.learner, **self.algorithm)  # type: ignore[arg-type]
         return meanfield_variant(self.learner, **self.algorithm)
+
+
+def changed_env(env: BaseModel, updates: dict[str, Any], where: str = "env") -> BaseModel:
+    """``env`` with the fields ``updates`` names replaced, validated; an unknown field or a bad value is
+    one error line (``where``: what gave the updates) that lists the env's fields."""
+    fields = type(env).model_fields
+    if unknown := [field for field in updates if field not in fields]:
+        raise UserInputError(f"{where} {', '.join(unknown)}: unknown; env fields: {', '.join(fields)}")
+    try:
+        return type(env).model_validate({**env.model_dump(), **updates})
+    except ValidationError as exc:
+        message = exc.errors()[0]["msg"]
+        raise UserInputError(f"{where} {updates}: {message} (env fields: {', '.join(fields)})") from exc

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import torch
 
 from ernie_traffic.algorithms import ContinuousLearner
 from ernie_traffic.core import observation_attack
+from ernie_traffic.lab.config import changed_env
 from ernie_traffic.lab.envs import LabEnvConfig, make_lab_env
+from ernie_traffic.lab.train import load_learner
+from ernie_traffic.runs import RunDirectory
 
 ENV_SEED_OFFSET = 1_000_003  # evaluation episodes never reuse a training episode's seed
 
@@ -79,3 +85,28 @@ def noise_sweep(
             {"noise": level, "mean_return": float(returns.mean()), "std_return": float(returns.std())}
         )
     return rows
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    levels: list[float],
+    episodes: int,
+    seed: int,
+    attack_epsilon: float = 0.0,
+    env_updates: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A trained run's :func:`noise_sweep` (and, with ``attack_epsilon > 0``, its return under the core's
+    PGD attack of that ℓ2 radius), in its env changed by ``env_updates``; saved as the run's
+    ``evaluation.json`` and returned."""
+    run_config, learner = load_learner(run_dir)
+    env = changed_env(run_config.env, env_updates or {}, "--env")
+    result: dict[str, Any] = {"run": str(run_dir), "episodes": episodes, "seed": seed}
+    result["noise_sweep"] = noise_sweep(learner, env, levels, episodes, seed)
+    if env_updates:
+        result["env"] = env.model_dump(mode="json")
+    if attack_epsilon > 0:
+        attacked = episode_returns(learner, env, episodes, seed, attack_epsilon=attack_epsilon)
+        mean, std = float(attacked.mean()), float(attacked.std())
+        result["attack"] = {"epsilon": attack_epsilon, "mean_return": mean, "std_return": std}
+    RunDirectory(run_dir).save_evaluation(result)
+    return result

@@ -81,7 +81,7 @@ def lab_sweep(
     """The sweep of ``controllers`` in the env of their first run (with ``env_updates``, no training
     noise): an ``observation_noise`` family at the σ levels ``noise`` and an ``observation_attack``
     family at the ℓ2 radii ``attack`` (level 0 is the unperturbed baseline every controller gets)."""
-    from ernie_traffic.lab.config import LabRunConfig
+    from ernie_traffic.lab.config import LabRunConfig, changed_env
     from ernie_traffic.runs import RunDirectory
     from ernie_traffic.utils.config_files import load_config
 
@@ -92,13 +92,7 @@ def lab_sweep(
     if not first.config.is_file():
         raise UserInputError(f"{first.path}: not a lab run directory (no {first.config.name})")
     config = load_config(LabRunConfig, first.config)
-    try:
-        env = type(config.env).model_validate(
-            {**config.env.model_dump(), **(env_updates or {}), "observation_noise": 0.0}
-        )
-    except ValidationError as exc:
-        fields = ", ".join(type(config.env).model_fields)
-        raise UserInputError(f"env {env_updates}: {exc.errors()[0]['msg']} (env fields: {fields})") from exc
+    env = changed_env(config.env, {**(env_updates or {}), "observation_noise": 0.0})
     families = [
         Family(name=kind, perturbation=kind, levels=positive, scale="value", nominal=0)
         for kind, levels in ((OBSERVATION_NOISE, noise), (OBSERVATION_ATTACK, attack))
@@ -106,14 +100,18 @@ def lab_sweep(
     ]
     if not families:
         raise UserInputError("lab stress: give at least one noise level or attack radius above 0")
-    plan = StressPlan(seeds=seeds, metric="episode_return", episodes=episodes, families=families)
-    return Sweep(
-        domain="lab",
-        network=env_label(config.family, env),
-        controllers=[*controllers, RANDOM] if random_reference and RANDOM not in controllers else controllers,
-        plan=plan,
-        env={"family": config.family, **env.model_dump(mode="json")},
-    )
+    try:
+        return Sweep(
+            domain="lab",
+            network=env_label(config.family, env),
+            controllers=[*controllers, RANDOM]
+            if random_reference and RANDOM not in controllers
+            else controllers,
+            plan=StressPlan(seeds=seeds, metric="episode_return", episodes=episodes, families=families),
+            env={"family": config.family, **env.model_dump(mode="json")},
+        )
+    except ValidationError as exc:
+        raise UserInputError(f"lab stress: {exc.errors()[0]['msg']}") from exc
 
 
 def lab_sweep_problems(sweep: Sweep) -> list[str]:
