@@ -7,6 +7,7 @@ Training's final comparison, stress tests, export parity and deployment parity a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ernie_traffic.envs.traffic import TrafficEnvConfig, TrafficSignalEnv
@@ -54,3 +55,17 @@ def evaluate(controller: Controller, env_config: TrafficEnvConfig, seeds: Sequen
     names = episodes[0].keys() if episodes else ()
     mean = {name: sum(e[name] for e in episodes) / len(episodes) for name in names}
     return {"controller": controller.name, "seeds": list(seeds), "episodes": episodes, "mean": mean}
+
+
+def evaluate_controllers(
+    controllers: Sequence[str], env_config: TrafficEnvConfig, seeds: Sequence[int], work_dir: str | Path = "."
+) -> dict[str, dict[str, Any]]:
+    """:func:`evaluate` each controller argument (a classical name, a run directory or a bundle, as
+    :func:`~ernie_traffic.controllers.resolve.resolve_controller` takes them), by controller name."""
+    from ernie_traffic.controllers.resolve import resolve_controller
+
+    results = {}
+    for argument in controllers:
+        controller = resolve_controller(argument, env_config.network, env_config.route_files, work_dir)
+        results[controller.name] = evaluate(controller, env_config, seeds)
+    return results

@@ -153,3 +153,19 @@ class TrainConfig(BaseModel):
         return self.env.model_copy(
             update={"control": "agents", "perturbations": [*self.env.perturbations, *drawn]}
         )
+
+
+def trained_env(controllers: list[str]) -> TrafficEnvConfig:
+    """The environment the first learned controller among ``controllers`` was trained in (its run's
+    config, or the run config its bundle was exported with); the default one if all are classical."""
+    from ernie_traffic.controllers.resolve import is_learned, load_learned
+    from ernie_traffic.runs import RunDirectory
+    from ernie_traffic.utils.config_files import build_config, load_config
+
+    learned = next((argument for argument in controllers if is_learned(argument)), None)
+    if learned is None:
+        return TrafficEnvConfig()
+    bundle = getattr(load_learned(learned), "bundle", None)  # loading checks the argument
+    if bundle is None:
+        return load_config(TrainConfig, RunDirectory(learned).config).env
+    return build_config(TrainConfig, dict(bundle.training.get("config", {})), f"{learned}: manifest").env
