@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 import ernie_traffic.lab.stress  # noqa: F401  (plugs in the lab's cells: a sweep directory may hold a lab sweep)
-from ernie_traffic.cli.options import Address, Backend, Workers, check_backend, parse_seeds
+from ernie_traffic.cli.options import Address, Backend, Report, SweepOut, Workers, check_backend, parse_seeds
 from ernie_traffic.stress import Sweep, expand_cells, load_plan, run_sweep
 from ernie_traffic.stress.runner import finished_keys
 from ernie_traffic.stress.sweep import RESULTS_FILE
@@ -30,9 +30,7 @@ def stress_test(
             "Repeat for several.",
         ),
     ],
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="Sweep directory; running the same sweep again resumes it.")
-    ],
+    out: SweepOut,
     network: Annotated[
         str, typer.Option("--network", "-n", help="Network name or .net.xml path.")
     ] = "grid2x2",
@@ -48,9 +46,7 @@ def stress_test(
     backend: Backend = "process",
     workers: Workers = 2,
     address: Address = None,
-    report: Annotated[
-        bool, typer.Option("--report/--no-report", help="Write the report when the sweep ends.")
-    ] = True,
+    report: Report = True,
 ) -> None:
     """Run every (controller, perturbation, level, seed) cell of a stress plan and stream the results to
     OUT/results.jsonl; an interrupted sweep resumes without redoing finished cells."""

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ernie_traffic.cli.options import Address, Backend, Workers, check_backend
+from ernie_traffic.cli.options import Address, Backend, Quiet, Report, Workers, check_backend
 
 if TYPE_CHECKING:  # the study library imports torch: loaded when the command runs, not for --help
     from ernie_traffic.study import Study
@@ -34,10 +34,8 @@ def study_command(
     backend: Backend = "process",
     workers: Workers = 2,
     address: Address = None,
-    report: Annotated[
-        bool, typer.Option("--report/--no-report", help="Write the report when the study ends.")
-    ] = True,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    report: Report = True,
+    quiet: Quiet = False,
 ) -> None:
     """Train every recipe of a study on every training seed, stress-test the runs beside the study's
     classical controllers, and write OUT/report.html and OUT/report.md. Re-running the command

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ernie_traffic.cli.options import parse_seeds
+from ernie_traffic.cli.options import Quiet, parse_seeds
 from ernie_traffic.utils.config_files import load_config
 
 
@@ -83,9 +83,7 @@ def train_command(
         Path | None,
         typer.Option("--resume", help="Continue the run in this directory from its last checkpoint."),
     ] = None,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress bar; print only where results are.")
-    ] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Train a traffic-signal controller, then rank it beside actuated, max-pressure, Webster and fixed-time.
 
