@@ -171,13 +171,25 @@ def connect(
     return FieldLoop(address, tls, client, decide, runtime)
 
 
-def serve(loops: list[FieldLoop], **options: float | int | None) -> dict[str, str]:
-    """Run every loop in a thread of its own (``options``: :func:`run_intersection`'s) until each
-    stops; its report line by address (none for a loop whose thread died)."""
+def serve(
+    loops: list[FieldLoop],
+    *,
+    poll_interval_s: float = 0.002,
+    idle_timeout_s: float = 30.0,
+    max_decisions: int | None = None,
+) -> dict[str, str]:
+    """Run every loop in a thread of its own (:func:`run_intersection`) until each stops; its report
+    line by address (none for a loop whose thread died)."""
     reports: dict[str, str] = {}
 
     def serve_one(loop: FieldLoop) -> None:
-        stats = run_intersection(loop.client, loop.decide, **options)  # type: ignore[arg-type]
+        stats = run_intersection(
+            loop.client,
+            loop.decide,
+            poll_interval_s=poll_interval_s,
+            idle_timeout_s=idle_timeout_s,
+            max_decisions=max_decisions,
+        )
         loop.client.close()
         reports[loop.address] = loop.report(stats)
 
