@@ -116,9 +116,8 @@ def train_command(
     if domain_randomization and not config.domain_randomization:
         config = config.model_copy(update={"domain_randomization": DEFAULT_DOMAIN_RANDOMIZATION})
     console = Console(highlight=False)
-    seed_list = parse_seeds(seeds) if seeds is not None else None
-    if seed_list is not None:
-        parent, _, aggregate = train_seeds(config, seed_list, resume=resume is not None)
+    if seeds is not None:
+        parent, _, aggregate = train_seeds(config, parse_seeds(seeds), resume=resume is not None)
         for controller, metrics in aggregate["controllers"].items():
             delay = metrics["mean_delay"]
             console.print(f"{controller}: mean delay {delay['mean']:.1f} ± {delay['std']:.1f} s")

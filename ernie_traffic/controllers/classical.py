@@ -42,14 +42,6 @@ class SumoProgramController:
         return {}
 
 
-def fixed_time() -> SumoProgramController:
-    return SumoProgramController("fixed-time", "fixed_time")
-
-
-def actuated() -> SumoProgramController:
-    return SumoProgramController("actuated", "actuated")
-
-
 def phase_detectors(env: Any, agent: str) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per green phase of ``agent``, one entry per movement it lets through: the detector-bank
     indices of the movements' incoming detectors and of their outgoing detectors."""
@@ -83,11 +75,10 @@ class MaxPressureController:
     def act(self, observations: dict[str, np.ndarray]) -> dict[str, int]:
         incoming = self._env.perceived_counts
         outgoing = self._env.detectors.outgoing_counts_from(incoming)
-        actions = {}
-        for agent in observations:
-            pressures = [incoming[i].sum() - outgoing[o].sum() for i, o in self._phases[agent]]
-            actions[agent] = int(np.argmax(pressures))
-        return actions
+        return {
+            agent: int(np.argmax([incoming[i].sum() - outgoing[o].sum() for i, o in self._phases[agent]]))
+            for agent in observations
+        }
 
 
 @dataclass
@@ -241,10 +232,8 @@ def classical_controller(
     name: str, network: str, route_files: list[str] | None = None, work_dir: str | Path = "."
 ) -> Any:
     """A classical controller by name (see :data:`CLASSICAL`)."""
-    if name == "fixed-time":
-        return fixed_time()
-    if name == "actuated":
-        return actuated()
+    if name in ("fixed-time", "actuated"):  # SUMO's own programs: control "fixed_time" / "actuated"
+        return SumoProgramController(name, name.replace("-", "_"))
     if name == "actuated-detector":
         return ActuatedDetectorController()
     if name == "max-pressure":

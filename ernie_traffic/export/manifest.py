@@ -101,39 +101,27 @@ def sign_bundle(out_dir: str | os.PathLike[str], key: Ed25519PrivateKey) -> str:
 def describe_features(layout: ObservationLayout) -> list[dict[str, str]]:
     """One entry per observation feature, in vector order (``ernie_deploy.features`` layout):
     its name, where the value comes from, and how it is normalised."""
-    n = layout.n_green_phases
     features = [
-        {
-            "name": f"green_{g}",
-            "source": "signal timer: green shown or being left",
-            "normalisation": "one-hot",
-        }
-        for g in range(n)
+        _feature(f"green_{g}", "signal timer: green shown or being left", "one-hot")
+        for g in range(layout.n_green_phases)
     ]
-    features.append(
-        {
-            "name": "in_transition",
-            "source": "signal timer: yellow or red clearance shown",
-            "normalisation": "0 or 1",
-        }
-    )
-    features.append(
-        {
-            "name": "time_in_stage",
-            "source": "signal timer: seconds in the current stage",
-            "normalisation": f"/ {layout.max_green:g} s (max green), clipped to [0, 1]",
-        }
-    )
+    features.append(_feature("in_transition", "signal timer: yellow or red clearance shown", "0 or 1"))
+    max_green = f"/ {layout.max_green:g} s (max green), clipped to [0, 1]"
+    features.append(_feature("time_in_stage", "signal timer: seconds in the current stage", max_green))
     for kind, what in (("count", "vehicles"), ("queue", "halting vehicles (speed < 0.1 m/s)")):
-        for detector, capacity in zip(layout.detector_ids, layout.detector_capacity, strict=True):
-            features.append(
-                {
-                    "name": f"{kind}:{detector}",
-                    "source": f"lane-area detector {detector}: {what}",
-                    "normalisation": f"/ {capacity:.4g} (vehicles the detector holds), clipped to [0, 1]",
-                }
+        features += [
+            _feature(
+                f"{kind}:{detector}",
+                f"lane-area detector {detector}: {what}",
+                f"/ {capacity:.4g} (vehicles the detector holds), clipped to [0, 1]",
             )
+            for detector, capacity in zip(layout.detector_ids, layout.detector_capacity, strict=True)
+        ]
     return features
+
+
+def _feature(name: str, source: str, normalisation: str) -> dict[str, str]:
+    return {"name": name, "source": source, "normalisation": normalisation}
 
 
 def fallback_plan(

@@ -42,16 +42,17 @@ _NTCIP_VARIABLES = (tc.LAST_STEP_OCCUPANCY, tc.LAST_STEP_VEHICLE_ID_LIST)
 
 @dataclass
 class HilResult:
-    """What a run measured: the env's traffic metrics and how the control loop behaved."""
+    """What a run measured: the env's traffic metrics and how the control loop behaved (filled in
+    as the run goes)."""
 
-    metrics: dict[str, float]
     signal_log: Path
     ports: dict[str, int]
-    decisions: int
-    simulated_s: float
-    wall_s: float
-    commands: dict[str, int]  # SET commands per intersection
-    late_periods: int  # lockstep periods that ended at the deadline with a connected runtime silent
+    metrics: dict[str, float] = field(default_factory=dict)
+    decisions: int = 0
+    simulated_s: float = 0.0
+    wall_s: float = 0.0
+    commands: dict[str, int] = field(default_factory=dict)  # SET commands per intersection
+    late_periods: int = 0  # lockstep periods that ended at the deadline with a connected runtime silent
     # (simulated time, tls, "remote" | "fixed_time", time of the last command or None)
     mode_changes: list[tuple[float, str, str, float | None]] = field(default_factory=list)
 
@@ -112,16 +113,7 @@ class HilSimulator:
         previous_ids: dict[str, list[set[str]]] = {}
         self._publish(controllers, agents, previous_ids)
         remote = dict.fromkeys(controllers, False)
-        result = HilResult(
-            metrics={},
-            signal_log=self.signal_log,
-            ports=self.ports,
-            decisions=0,
-            simulated_s=0.0,
-            wall_s=0.0,
-            commands={},
-            late_periods=0,
-        )
+        result = HilResult(signal_log=self.signal_log, ports=self.ports)
         started = time.perf_counter()
         try:
             for decision in range(env.n_decisions):

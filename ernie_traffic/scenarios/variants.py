@@ -98,9 +98,7 @@ def signal_turns(net: sumolib.net.Net, edges: Sequence[str]) -> Counter[str]:
 def turn_shares(scenario: Scenario) -> dict[str, float]:
     """Share of each turn kind among all turns the scenario's vehicles make at signalised intersections."""
     net = sumolib.net.readNet(str(scenario.net_file))
-    total: Counter[str] = Counter()
-    for vehicle in read_demand(scenario).vehicles:
-        total += signal_turns(net, vehicle.edges)
+    total = sum((signal_turns(net, vehicle.edges) for vehicle in read_demand(scenario).vehicles), Counter())
     count = sum(total.values()) or 1
     return {kind: total[kind] / count for kind in TURN_KINDS}
 

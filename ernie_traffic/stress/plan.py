@@ -138,8 +138,7 @@ class StressPlan(BaseModel):
     @model_validator(mode="after")
     def _unique_and_known(self) -> StressPlan:
         names = [f.name for f in self.families]
-        duplicated = sorted({n for n in names if names.count(n) > 1})
-        if duplicated:
+        if duplicated := sorted({n for n in names if names.count(n) > 1}):
             raise ValueError(f"family names must be unique: {', '.join(duplicated)} repeated")
         if BASELINE in names:
             raise ValueError("'baseline' is reserved for the unperturbed cells")

@@ -206,8 +206,7 @@ def _count(summary: Summary, group: str, stat: Stat) -> str:
     members = summary.groups[group]
     if len(members) == 1:
         return str(len(stat.values))
-    seeds = len(summary.sweep.plan.seeds)
-    return f"{len(stat.values)}×{seeds}"
+    return f"{len(stat.values)}×{len(summary.sweep.plan.seeds)}"
 
 
 def _family_table(summary: Summary, family: Family) -> Table:

@@ -143,10 +143,7 @@ def _run_process_pool(
             busy = [w for w in pool if w.cell is not None]
             if not busy:
                 break
-            by_handle: dict[Any, _Worker] = {}
-            for w in busy:
-                by_handle[w.conn] = w
-                by_handle[w.process.sentinel] = w
+            by_handle = {handle: w for w in busy for handle in (w.conn, w.process.sentinel)}
             for handle in wait(list(by_handle)):
                 worker = by_handle[handle]
                 if worker.cell is None:  # already settled through its other handle

@@ -385,10 +385,7 @@ def package_versions() -> dict[str, str]:
 
 def latest_records(out_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The last record of each cell (a failed cell re-run on resume is superseded by its new record)."""
-    by_key: dict[str, dict[str, Any]] = {}
-    for record in read_jsonl(Path(out_dir) / RESULTS_FILE):
-        by_key[record["key"]] = record
-    return list(by_key.values())
+    return list({record["key"]: record for record in read_jsonl(Path(out_dir) / RESULTS_FILE)}.values())
 
 
 def run_sweep(

@@ -57,20 +57,17 @@ class TrainingCell:
 
 def training_cells(study: Study, out: str | os.PathLike[str]) -> list[TrainingCell]:
     """One cell per recipe × training seed."""
-    cells = []
-    for recipe in study.recipes:
-        for seed in study.seeds:
-            config = study.train_config(recipe, seed, runs_dir(out))
-            cells.append(
-                TrainingCell(
-                    key=f"{recipe}|seed{seed}",
-                    recipe=recipe,
-                    seed=seed,
-                    run_dir=str(run_path(out, recipe, seed)),
-                    config=config.model_dump(mode="json"),
-                )
-            )
-    return cells
+    return [
+        TrainingCell(
+            key=f"{recipe}|seed{seed}",
+            recipe=recipe,
+            seed=seed,
+            run_dir=str(run_path(out, recipe, seed)),
+            config=study.train_config(recipe, seed, runs_dir(out)).model_dump(mode="json"),
+        )
+        for recipe in study.recipes
+        for seed in study.seeds
+    ]
 
 
 def train_cell(cell: TrainingCell) -> dict[str, float]:
@@ -183,10 +180,7 @@ def run_study(
 
 def episodes_done(study: Study, out: str | os.PathLike[str]) -> int:
     """Training episodes finished over all runs (for a progress bar)."""
-    total = 0
-    for recipe in study.recipes:
-        for seed in study.seeds:
-            metrics = run_path(out, recipe, seed) / "metrics.jsonl"
-            if metrics.is_file():
-                total += min(len(metrics.read_bytes().splitlines()), study.budget.episodes)
-    return total
+    files = [
+        run_path(out, recipe, seed) / "metrics.jsonl" for recipe in study.recipes for seed in study.seeds
+    ]
+    return sum(min(len(f.read_bytes().splitlines()), study.budget.episodes) for f in files if f.is_file())

@@ -84,16 +84,16 @@ class WorkerProcess:
         """Ask the worker to exit after its current message (it has none when all work is done)."""
         with contextlib.suppress(BrokenPipeError, OSError):
             self.conn.send(None)
-        self.process.join(timeout=10)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self.conn.close()
+        self._reap(timeout=10)
 
     def end_now(self) -> None:
         """End the worker at once, abandoning its work (SIGTERM; SIGKILL if that is not enough)."""
         self.process.terminate()
-        self.process.join(timeout=2)
+        self._reap(timeout=2)
+
+    def _reap(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the worker to exit, kill it if it has not, close the pipe."""
+        self.process.join(timeout=timeout)
         if self.process.is_alive():
             self.process.kill()
             self.process.join()

@@ -33,6 +33,9 @@ class Perturbation:
     name: ClassVar[str]
     parameter: ClassVar[str]  # the parameter that ``level`` scales
     scale: ClassVar[str]  # how, for reports: e.g. "factor = 1 - 0.5 * level"
+    # The parameter's value at a level: neutral + per_level * level (the formula ``scale`` states).
+    neutral: ClassVar[float] = 0.0
+    per_level: ClassVar[float]
     allowed_params: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: PerturbationConfig):
@@ -43,9 +46,9 @@ class Perturbation:
         self.value = float(config.params.get(self.parameter, self.at_level(config.level)))
         self.rng = np.random.default_rng(0)
 
-    @staticmethod
-    def at_level(level: float) -> float:
-        raise NotImplementedError
+    @classmethod
+    def at_level(cls, level: float) -> float:
+        return cls.neutral + cls.per_level * level
 
     def seed(self, episode_seed: int, position: int) -> None:
         self.rng = np.random.default_rng([episode_seed, position])
@@ -77,10 +80,8 @@ class SpeedFactor(Perturbation):
     name = "speed_factor"
     parameter = "factor"
     scale = "factor = 1 - 0.5 * level"
-
-    @staticmethod
-    def at_level(level: float) -> float:
-        return 1.0 - 0.5 * level
+    neutral = 1.0
+    per_level = -0.5
 
     def on_reset(self, episode: Episode) -> None:
         vtype, vehicle = episode.api.vehicletype, episode.api.vehicle
@@ -98,10 +99,8 @@ class DemandScale(Perturbation):
     name = "demand_scale"
     parameter = "scale"
     scale = "scale = 1 + level"
-
-    @staticmethod
-    def at_level(level: float) -> float:
-        return 1.0 + level
+    neutral = 1.0
+    per_level = 1.0
 
     def sumo_args(self) -> list[str]:
         return ["--scale", f"{self.value}"]
@@ -117,10 +116,7 @@ class LaneClosure(Perturbation):
     parameter = "fraction"
     scale = "fraction = 0.5 * level of incoming lanes"
     allowed_params = frozenset({"work_zone_speed"})
-
-    @staticmethod
-    def at_level(level: float) -> float:
-        return 0.5 * level
+    per_level = 0.5
 
     def on_reset(self, episode: Episode) -> None:
         turns: dict[str, set[str]] = {}  # incoming lane -> outgoing roads it serves
@@ -161,10 +157,7 @@ class ObservationNoise(Perturbation):
     name = "observation_noise"
     parameter = "sigma"
     scale = "sigma = 0.2 * level"
-
-    @staticmethod
-    def at_level(level: float) -> float:
-        return 0.2 * level
+    per_level = 0.2
 
     def on_reset(self, episode: Episode) -> None:
         bank = episode.detectors
@@ -192,6 +185,7 @@ class DetectorFailure(Perturbation):
     name = "detector_failure"
     parameter = "fraction"
     scale = "fraction = 0.25 * level of incoming detectors"
+    per_level = 0.25
     allowed_params = frozenset({"mode"})
 
     def __init__(self, config: PerturbationConfig):
@@ -199,10 +193,6 @@ class DetectorFailure(Perturbation):
         self.mode = config.params.get("mode", "dropped")
         if self.mode not in ("dropped", "stuck"):
             raise UserInputError(f"detector_failure: mode {self.mode!r} is not 'dropped' or 'stuck'")
-
-    @staticmethod
-    def at_level(level: float) -> float:
-        return 0.25 * level
 
     def on_reset(self, episode: Episode) -> None:
         n = len(episode.detectors.incoming_ids)
@@ -231,10 +221,7 @@ class MaliciousAgents(Perturbation):
     name = "malicious_agents"
     parameter = "fraction"
     scale = "fraction = 0.2 * level of decision steps"
-
-    @staticmethod
-    def at_level(level: float) -> float:
-        return 0.2 * level
+    per_level = 0.2
 
     def on_reset(self, episode: Episode) -> None:
         self.n_actions = {agent: tls.n_actions for agent, tls in episode.intersections.items()}
