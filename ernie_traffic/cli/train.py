@@ -34,9 +34,7 @@ def train_command(
     ] = None,
     mode: Annotated[
         str | None,
-        typer.Option(
-            "--mode", help="ERNIE gradient: plain, stackelberg or stackelberg-fd (default: stackelberg)."
-        ),
+        typer.Option("--mode", help="ERNIE gradient: plain, stackelberg or stackelberg-fd (default: plain)."),
     ] = None,
     weight: Annotated[
         float | None, typer.Option("--lambda", help="Regularizer weight λ (default: 0.5).")

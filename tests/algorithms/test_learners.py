@@ -149,4 +149,9 @@ def test_coma_updates_actor_and_critic(reg):
 
 def test_linf_stackelberg_is_a_one_line_user_error():
     with pytest.raises(UserInputError, match="regularizer"):
-        QCOMBO(SPEC, QCOMBO_CONFIG, reg="ernie", reg_settings=RegularizerSettings(norm="linf"))
+        QCOMBO(
+            SPEC,
+            QCOMBO_CONFIG,
+            reg="ernie",
+            reg_settings=RegularizerSettings(norm="linf", mode="stackelberg"),
+        )
