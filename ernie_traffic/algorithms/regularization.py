@@ -27,7 +27,7 @@ class RegularizerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # plain since 2026-11-30: chosen on validation levels and seeds (grid2x2-selection), as robust
-    # as Stackelberg on the report levels (grid2x2-report) for 0.8x the training CPU
+    # as Stackelberg on the report levels (grid2x2-report) for 0.8-0.97x the training CPU
     mode: Literal["plain", "stackelberg", "stackelberg-fd"] = Field(
         "plain",
         description="ERNIE gradient: plain adversarial (δ_K detached), Stackelberg (through the unrolled "
