@@ -14,6 +14,7 @@ Lipschitz constant, on 64 observations per intersection).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import tempfile
 import time
@@ -22,7 +23,7 @@ from pathlib import Path
 import torch
 
 from ernie_traffic.envs.traffic import TrafficEnvConfig
-from ernie_traffic.stress.cells import run_cell
+from ernie_traffic.stress.cells import TrafficCell, run_cell
 from ernie_traffic.stress.plan import Family, StressPlan
 from ernie_traffic.stress.sweep import Sweep, expand_cells
 from ernie_traffic.training.config import TrainConfig
@@ -39,17 +40,19 @@ def trained_run(run_dir: Path, episodes: int) -> None:
     train(config, run_dir=run_dir)
 
 
-def cells_of(run: Path, seeds: list[int], horizon: float, epsilon: float) -> dict[int, dict[str, dict]]:
+def cells_of(
+    run: Path, seeds: list[int], horizon: float, epsilon: float
+) -> dict[int, dict[str, TrafficCell]]:
     """Per seed: the baseline cell and the attack cell of the run's controller."""
     attack = Family(name="attack", perturbation="observation_attack", levels=[epsilon], nominal=0)
     plan = StressPlan(seeds=seeds, horizon=horizon, families=[attack])
-    by_seed: dict[int, dict[str, dict]] = {seed: {} for seed in seeds}
+    by_seed: dict[int, dict[str, TrafficCell]] = {seed: {} for seed in seeds}
     for cell in expand_cells(Sweep(network="grid2x2", controllers=[str(run)], plan=plan)):
-        by_seed[cell["seed"]][cell["family"]] = cell
+        by_seed[cell.seed][cell.family] = cell
     return by_seed
 
 
-def cpu_seconds(cell: dict) -> float:
+def cpu_seconds(cell: TrafficCell) -> float:
     began = time.process_time()
     run_cell(cell)
     return time.process_time() - began
@@ -74,7 +77,7 @@ def main() -> None:
             trained_run(run, args.train_episodes)
         by_seed = cells_of(run, seeds, args.horizon, args.epsilon)
         # Warm-up, not counted: imports, libsumo's first load, torch's first autograd graph.
-        run_cell({**by_seed[seeds[0]]["attack"], "horizon": 60.0})
+        run_cell(dataclasses.replace(by_seed[seeds[0]]["attack"], horizon=60.0))
         times: dict[str, list[float]] = {"baseline": [], "attack": []}
         for seed in seeds:
             for family in ("baseline", "attack"):

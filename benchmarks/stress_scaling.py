@@ -15,15 +15,16 @@ import os
 import resource
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from ernie_traffic.stress.cells import run_cell
+from ernie_traffic.stress.cells import TrafficCell, run_cell
 from ernie_traffic.stress.plan import Family, StressPlan
 from ernie_traffic.stress.runner import run_cells
 from ernie_traffic.stress.sweep import Sweep, expand_cells
 
 
-def bench_cells(count: int, horizon: float) -> list[dict]:
+def bench_cells(count: int, horizon: float) -> list[TrafficCell]:
     seeds = list(range(count // 2))
     plan = StressPlan(
         seeds=seeds,
@@ -31,10 +32,10 @@ def bench_cells(count: int, horizon: float) -> list[dict]:
         families=[Family(name="speed", perturbation="speed_factor", levels=[0.5])],
     )
     sweep = Sweep(network="grid2x2", controllers=["fixed-time", "max-pressure"], plan=plan)
-    return [c for c in expand_cells(sweep) if c["family"] == "speed"][:count]
+    return [c for c in expand_cells(sweep) if c.family == "speed"][:count]
 
 
-def cells_per_minute(cells: list[dict], backend: str, workers: int) -> tuple[float, float | None]:
+def cells_per_minute(cells: list[TrafficCell], backend: str, workers: int) -> tuple[float, float | None]:
     """Cells per minute, and for the process pool the cores its workers got (CPU seconds / wall
     seconds): below ``workers`` means other processes took the rest of the machine."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -50,16 +51,23 @@ def cells_per_minute(cells: list[dict], backend: str, workers: int) -> tuple[flo
     return 60.0 * len(cells) / elapsed, (cpu / elapsed if backend == "process" else None)
 
 
-def sleeping_cell(cell: dict) -> dict[str, float]:
+@dataclass(frozen=True)
+class SleepingCell:
     """A cell that waits instead of computing: measures the runner's concurrency on a busy machine."""
-    time.sleep(cell["seconds"])
-    return {"slept": cell["seconds"]}
+
+    key: str
+    seconds: float
+
+
+def sleeping_cell(cell: SleepingCell) -> dict[str, float]:
+    time.sleep(cell.seconds)
+    return {"slept": cell.seconds}
 
 
 def sleeping_wall(workers: int, cells: int = 8, seconds: float = 1.0) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        todo = [{"key": str(i), "seconds": seconds} for i in range(cells)]
+        todo = [SleepingCell(key=str(i), seconds=seconds) for i in range(cells)]
         run_cells(todo, Path(tmp) / "results.jsonl", sleeping_cell, workers=workers)
         return time.perf_counter() - start
 
