@@ -150,7 +150,7 @@ def stress_groups(args: argparse.Namespace, jobs: list[dict]) -> None:
         out = args.out / _slug(group)
         run_sweep(sweep, out, workers=args.jobs)
         html_path, _ = write_report(out)
-        summary = summarize(sweep, latest_records(out), {c["key"] for c in expand_cells(sweep)})
+        summary = summarize(sweep, latest_records(out), {c.key for c in expand_cells(sweep)})
         print(summarise(group, summary, pools, args.noise))
         print(f"report: {html_path}")
 
