@@ -29,9 +29,10 @@ from ernie_traffic.envs.traffic import TrafficEnvConfig
 from ernie_traffic.evaluation import evaluate, evaluation_seeds
 from ernie_traffic.runs import RunDirectory
 from ernie_traffic.stress.runner import run_cells
+from ernie_traffic.stress.sweep import RESULTS_FILE, latest_records
 from ernie_traffic.training.config import TrainConfig
 from ernie_traffic.training.loop import train
-from ernie_traffic.utils.io import atomic_write_json, read_jsonl
+from ernie_traffic.utils.io import atomic_write_json
 
 # RESCO (Ault & Sharon 2021) best published mean delay in s (anchors.md)
 RESCO_BEST = {"grid4x4": 34, "cologne8": 22, "ingolstadt7": 31}
@@ -171,17 +172,17 @@ def main() -> None:
     # the library's cell runner: one worker process per cell at a time, stopped with the benchmark
     # (Ctrl-C or SIGTERM), a failed cell retried once; each cell keeps its own result file
     args.out.mkdir(parents=True, exist_ok=True)
-    ledger = args.out / "cells.jsonl"
     try:
-        run_cells(cells, ledger, run_quality_cell, workers=args.workers)
+        run_cells(cells, args.out / RESULTS_FILE, run_quality_cell, workers=args.workers)
     except KeyboardInterrupt:
         raise SystemExit(
             f"interrupted: finished runs are kept in {args.out}; the same command continues"
         ) from None
-    outcome = {record["key"]: record for record in read_jsonl(ledger)}
-    failed = [key for key, record in outcome.items() if record["status"] != "ok"]
-    if failed:
-        raise SystemExit(f"error: {len(failed)} cells failed ({', '.join(failed)}); see {ledger}")
+    outcome = {record["key"]: record for record in latest_records(args.out)}
+    if failed := [cell.key for cell in cells if outcome[cell.key]["status"] != "ok"]:
+        raise SystemExit(
+            f"error: {len(failed)} cells failed ({', '.join(failed)}); see {args.out / RESULTS_FILE}"
+        )
     classical = {network: outcome[f"{network}|classical"]["metrics"] for network in networks}
     results = {
         (network, algo, reg, seed): outcome[f"{network}|{algo}-{reg}|seed{seed}"]["metrics"]
