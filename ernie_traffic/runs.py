@@ -99,6 +99,16 @@ class RunDirectory:
         text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept)
         atomic_write_bytes(self.metrics, text.encode("utf-8"))
 
+    def begin(self, resume: bool) -> None:
+        """Refuse what the training loops must not do: resume a run that has no checkpoint, or start a
+        new run over one (a new run never replaces a checkpoint)."""
+        if resume and not self.checkpoint.is_file():
+            raise UserInputError(f"{self.checkpoint}: no checkpoint to resume from")
+        if not resume and self.checkpoint.exists():
+            raise UserInputError(
+                f"{self.path}: already holds a run; pass --resume to continue it or choose another directory"
+            )
+
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         save_torch(self.checkpoint, state)
 

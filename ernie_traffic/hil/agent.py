@@ -60,7 +60,7 @@ def _syntax(value: int | str | None) -> Any:
 class _NtcipInstrumentation(instrum.AbstractMibInstrumController):
     """Maps SNMP variable bindings onto one :class:`VirtualController`."""
 
-    def __init__(self, controller: VirtualController, on_command: Callable[[VirtualController], None]):
+    def __init__(self, controller: VirtualController, on_command: Callable[[], None]):
         self.controller = controller
         self.on_command = on_command
 
@@ -103,7 +103,7 @@ class _NtcipInstrumentation(instrum.AbstractMibInstrumController):
         for column, mask in writes:
             self.controller.write_control(column, mask)
         self.controller.commit_command()
-        self.on_command(self.controller)
+        self.on_command()
 
     def answer_v2c(self, datagram: bytes, community: bytes) -> bytes | None:
         """The response to a well-formed SNMPv2c GET, or SET the controller accepts, for
@@ -211,7 +211,7 @@ class SnmpAgent:
         host: str,
         port: int,
         settings: SnmpSettings,
-        on_command: Callable[[VirtualController], None],
+        on_command: Callable[[], None],
     ):
         self.address = (host, port)
         self.controller = controller

@@ -123,7 +123,8 @@ class HilSimulator:
                         controllers, decision == 0, timeout
                     )
                 else:
-                    await self._wait_for_wall_clock(started, decision * config.traffic.decision_interval)
+                    wall_clock_s = started + decision * config.traffic.decision_interval
+                    await asyncio.sleep(max(0.0, wall_clock_s - time.perf_counter()))
                 for tls, controller in controllers.items():
                     if controller.remote != remote[tls]:
                         remote[tls] = controller.remote
@@ -165,24 +166,18 @@ class HilSimulator:
 
     async def _open_agents(self, controllers: dict[str, VirtualController]) -> list[SnmpAgent]:
         agents: list[SnmpAgent] = []
+        host, snmp = self.config.host, self.config.snmp
         try:
             for tls, controller in controllers.items():
-                agents.append(
-                    SnmpAgent(
-                        controller, self.config.host, self.ports[tls], self.config.snmp, self._on_command
-                    )
-                )
+                agents.append(SnmpAgent(controller, host, self.ports[tls], snmp, self._command_arrived.set))
         except Exception as error:
             for agent in agents:
                 await agent.close()
             self.env.close()
             raise UserInputError(
-                f"cannot open an SNMP agent on {self.config.host}:{self.ports[tls]} for {tls}: {error}"
+                f"cannot open an SNMP agent on {host}:{self.ports[tls]} for {tls}: {error}"
             ) from None
         return agents
-
-    def _on_command(self, controller: VirtualController) -> None:
-        self._command_arrived.set()
 
     async def _wait_for_commands(
         self, controllers: dict[str, VirtualController], startup: bool, timeout_s: float
@@ -206,10 +201,6 @@ class HilSimulator:
                 await asyncio.wait_for(self._command_arrived.wait(), remaining)
             except TimeoutError:
                 return False
-
-    async def _wait_for_wall_clock(self, started: float, simulated_s: float) -> None:
-        delay = started + simulated_s - time.perf_counter()
-        await asyncio.sleep(max(0.0, delay))
 
     def _subscribe_ntcip_sources(self) -> None:
         """Subscribe to what the environment's detectors read (``DetectorBank.sources_in``)."""

@@ -23,3 +23,12 @@ def env_dims(env: ParallelEnv) -> tuple[list[int], list[int]]:
     obs = [int(env.observation_space(a).shape[0]) for a in agents]
     act = [int(env.action_space(a).shape[0]) for a in agents]
     return obs, act
+
+
+def agent_dims(config: LabEnvConfig) -> tuple[list[int], list[int]]:
+    """:func:`env_dims` of the env ``config`` names, built for the question and closed."""
+    env = make_lab_env(config)
+    try:
+        return env_dims(env)
+    finally:
+        env.close()

@@ -11,7 +11,7 @@ import torch
 from ernie_traffic.algorithms import ContinuousLearner
 from ernie_traffic.core import observation_attack
 from ernie_traffic.lab.config import changed_env
-from ernie_traffic.lab.envs import LabEnvConfig, make_lab_env
+from ernie_traffic.lab.envs import LabEnvConfig, agent_dims, make_lab_env
 from ernie_traffic.lab.train import load_learner
 from ernie_traffic.runs import RunDirectory
 
@@ -68,9 +68,7 @@ class RandomPolicy:
 
 def random_policy_returns(env_config: LabEnvConfig, episodes: int, seed: int) -> np.ndarray:
     """:func:`episode_returns` of :class:`RandomPolicy` on the same episodes."""
-    env = make_lab_env(env_config)
-    act_dims = [int(env.action_space(a).shape[0]) for a in env.possible_agents]
-    return episode_returns(RandomPolicy(act_dims), env_config, episodes, seed)  # type: ignore[arg-type]
+    return episode_returns(RandomPolicy(agent_dims(env_config)[1]), env_config, episodes, seed)  # type: ignore[arg-type]
 
 
 def noise_sweep(

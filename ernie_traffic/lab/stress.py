@@ -117,6 +117,8 @@ def lab_sweep(
 def lab_sweep_problems(sweep: Sweep) -> list[str]:
     """Every problem of a lab sweep: families the lab does not sweep, bad levels, a bad env, missing or
     unreadable runs, runs whose agents do not fit the env."""
+    from ernie_traffic.lab.envs import agent_dims
+
     problems = []
     for family in sweep.plan.families:
         if family.perturbation not in LAB_PERTURBATIONS:
@@ -136,7 +138,7 @@ def lab_sweep_problems(sweep: Sweep) -> list[str]:
     labels = [controller_label(c) for c in sweep.controllers]
     if repeated := sorted({label for label in labels if labels.count(label) > 1}):
         problems.append(f"controller labels must be distinct: {', '.join(repeated)} repeated")
-    expected = _agent_dims(env)
+    expected = agent_dims(env)
     for controller in sweep.controllers:
         if controller != RANDOM and not controller_runs(controller):
             problems.append(f"{controller}: no run directories after '='")
@@ -145,18 +147,9 @@ def lab_sweep_problems(sweep: Sweep) -> list[str]:
     return problems
 
 
-def _agent_dims(env: Any) -> tuple[list[int], list[int]]:
-    from ernie_traffic.lab.envs import env_dims, make_lab_env
-
-    built = make_lab_env(env)
-    try:
-        return env_dims(built)
-    finally:
-        built.close()
-
-
 def _run_problems(run: str, expected: tuple[list[int], list[int]]) -> list[str]:
     """Why ``run`` cannot be evaluated in an env with ``expected`` observation and action sizes."""
+    from ernie_traffic.lab.envs import agent_dims
     from ernie_traffic.lab.train import load_learner
 
     try:
@@ -165,7 +158,7 @@ def _run_problems(run: str, expected: tuple[list[int], list[int]]) -> list[str]:
         return [str(exc).removeprefix(f"{run}: ")]
     except (ValidationError, OSError) as exc:
         return [f"not a lab run directory: {exc}"]
-    trained = _agent_dims(config.env)
+    trained = agent_dims(config.env)
     if trained != expected:
         return [
             f"trained with observation/action sizes {trained}, the sweep's env has {expected} "

@@ -20,7 +20,7 @@ from ernie_traffic.algorithms import ContinuousLearner, ContinuousTransition, bu
 from ernie_traffic.algorithms.replay import ReplayBuffer
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.lab.config import LabRunConfig
-from ernie_traffic.lab.envs import env_dims, make_lab_env
+from ernie_traffic.lab.envs import agent_dims, env_dims, make_lab_env
 from ernie_traffic.runs import RunDirectory
 from ernie_traffic.utils.config_files import load_config, save_config
 from ernie_traffic.utils.progress import episode_progress
@@ -42,7 +42,7 @@ def load_learner(run_dir: str | Path) -> tuple[LabRunConfig, ContinuousLearner]:
     if not run.checkpoint.is_file():
         raise UserInputError(f"{run.path}: no {run.checkpoint.name}; train this run first")
     config = load_config(LabRunConfig, run.config)
-    learner = build_continuous_learner(config.algorithm_config(), *env_dims(make_lab_env(config.env)))
+    learner = build_continuous_learner(config.algorithm_config(), *agent_dims(config.env))
     learner.load_state_dict(run.load_checkpoint(required=("learner",))["learner"])
     return config, learner
 
@@ -52,14 +52,11 @@ def train(
 ) -> ContinuousLearner:
     """Train ``config`` into ``run_dir``, or resume the run there (its own config; pass ``None``)."""
     run = RunDirectory(run_dir)
+    run.begin(resume)
     if resume:
-        if not run.checkpoint.is_file():
-            raise UserInputError(f"{run.path}: nothing to resume (no {run.checkpoint.name})")
         config = load_config(LabRunConfig, run.config)
     elif config is None:
         raise ValueError("a new run needs a config")
-    elif run.checkpoint.exists():
-        raise UserInputError(f"{run.path}: already holds a run; pass --resume or choose another directory")
     save_config(config, run.config)
 
     torch.manual_seed(config.seed)

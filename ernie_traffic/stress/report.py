@@ -322,13 +322,12 @@ def _lipschitz_table(summary: Summary) -> Table:
 
 
 def _failed_table(summary: Summary) -> Table:
-    header = ["cell", "attempts", "error"]
-    return header, [[r["key"], str(r.get("attempts", "")), r.get("error", "")] for r in summary.failed]
+    rows = [[r["key"], str(r.get("attempts", "")), r.get("error", "")] for r in summary.failed]
+    return ["cell", "attempts", "error"], rows
 
 
 def _lines_table(summary: Summary) -> Table:
-    header = ["line", "controllers"]
-    return header, [[group, ", ".join(members)] for group, members in summary.groups.items()]
+    return ["line", "controllers"], [[group, ", ".join(m)] for group, m in summary.groups.items()]
 
 
 # --- rendering ---------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ from ernie_traffic.stress.plan import (
     StressPlan,
 )
 from ernie_traffic.stress.runner import Progress, run_cells
-from ernie_traffic.utils.config_files import build_config, read_mapping, save_config
+from ernie_traffic.utils.config_files import build_config, read_mapping, save_or_match_config
 from ernie_traffic.utils.io import atomic_write_json, read_jsonl
 
 SWEEP_FILE = "sweep.yaml"
@@ -337,19 +337,6 @@ def load_sweep(out_dir: str | os.PathLike[str]) -> Sweep:
     return build_config(Sweep, read_mapping(path), str(path))
 
 
-def prepare_directory(out_dir: str | os.PathLike[str], sweep: Sweep) -> None:
-    """Create the sweep directory, or check that an existing one holds this same sweep (resume)."""
-    out = Path(out_dir)
-    if (out / SWEEP_FILE).is_file():
-        existing = load_sweep(out)
-        if existing != sweep:
-            raise UserInputError(
-                f"{out}: holds a different sweep (network, controllers or plan); use a new --out directory"
-            )
-        return
-    save_config(sweep, out / SWEEP_FILE)
-
-
 def record_provenance(
     out_dir: str | os.PathLike[str], command: list[str], backend: str, workers: int
 ) -> None:
@@ -399,7 +386,7 @@ def run_sweep(
 ) -> list[dict[str, Any]]:
     """Validate, then run every cell of ``sweep`` not yet finished in ``out_dir``; return new records."""
     validate_sweep(sweep)
-    prepare_directory(out_dir, sweep)
+    save_or_match_config(sweep, Path(out_dir) / SWEEP_FILE, "sweep (network, controllers or plan)")
     record_provenance(out_dir, command or sys.argv, backend, workers)
     results = Path(out_dir) / RESULTS_FILE
     cells = expand_cells(sweep)

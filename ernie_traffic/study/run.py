@@ -22,11 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ernie_traffic.errors import UserInputError
 from ernie_traffic.stress.runner import Progress, finished_keys, ray_session, run_cells
 from ernie_traffic.stress.sweep import RESULTS_FILE, Sweep, expand_cells, run_sweep, validate_sweep
 from ernie_traffic.study.config import Study
-from ernie_traffic.utils.config_files import build_config, read_mapping, save_config
+from ernie_traffic.utils.config_files import build_config, save_or_match_config
 from ernie_traffic.utils.io import read_jsonl
 
 STUDY_FILE = "study.yaml"
@@ -116,16 +115,6 @@ def validate_study(study: Study) -> None:
     validate_sweep(build_config(Sweep, fields, "study"))
 
 
-def prepare_study_directory(out: str | os.PathLike[str], study: Study) -> None:
-    """Create the study directory, or check that an existing one holds this same study (resume)."""
-    path = Path(out) / STUDY_FILE
-    if path.is_file():
-        if build_config(Study, read_mapping(path), str(path)) != study:
-            raise UserInputError(f"{out}: holds a different study; use a new --out directory")
-        return
-    save_config(study, path)
-
-
 @dataclass
 class StudyResult:
     """What one invocation did: the training runs and stress cells it ran (not those found finished)."""
@@ -153,7 +142,7 @@ def run_study(
     run); the next invocation tries it again.
     """
     validate_study(study)
-    prepare_study_directory(out, study)
+    save_or_match_config(study, Path(out) / STUDY_FILE, "study")
     result = StudyResult()
     cells = training_cells(study, out)
     trainings = Path(out) / TRAININGS_FILE

@@ -7,16 +7,8 @@ together with torch/numpy/Python RNG states, and every episode's SUMO seed is a 
 run seed and the episode index.
 
 With ``rollout_workers`` N > 1 (off-policy learners only) training runs in rounds of N episodes
-(:mod:`ernie_traffic.training.rollouts`): the round's exploring episodes are played at once by N
-worker processes, each acting ε-greedily with the learner's local Q network as it was at the
-round's start and with the ε the learner's schedule gives at the step it will observe (episodes
-have a fixed number of steps, so step t of the round's k-th episode explores with the ε of learner
-step ``steps_at_round_start + k × steps_per_episode + t``, exactly as an uninterrupted
-one-worker run would: only the Q network is stale). The learner then observes their transitions
-in episode order (the update-to-data ratio of one worker), and each episode gets its metrics
-record. Every episode's policy (after learning from it) is still validated, by the workers, while
-they already play the next round. Patience is checked and checkpoints are written at round ends,
-so a resume continues exactly; the same seed and worker count give the same numbers.
+played by worker processes (:mod:`ernie_traffic.training.rollouts`); how ε, learning, validation,
+patience and checkpoints fall in a round is docs/training.md's "Rollout workers".
 """
 
 from __future__ import annotations
@@ -90,10 +82,8 @@ def load_training_checkpoint(run: RunDirectory) -> dict[str, Any]:
 
 
 def _check_resumable(config: TrainConfig, checkpoint: dict[str, Any], run: RunDirectory) -> None:
-    for field in ("network", "algo"):
-        saved = checkpoint[field]
-        wanted = config.env.network if field == "network" else config.algo
-        if saved != wanted:
+    for field, wanted in (("network", config.env.network), ("algo", config.algo)):
+        if (saved := checkpoint[field]) != wanted:
             raise UserInputError(
                 f"{run.checkpoint}: checkpoint is from {field} {saved!r}, this run asks for {wanted!r}"
             )
@@ -113,10 +103,7 @@ def train(
             "round's start and serve off-policy learners (qcombo) only: use 1"
         )
     run = RunDirectory(run_dir or config.out_dir / config.run_name())
-    if not resume and run.checkpoint.exists():
-        raise UserInputError(
-            f"{run.path}: already holds a run; pass --resume to continue it or choose --name"
-        )
+    run.begin(resume)
     checkpoint = load_training_checkpoint(run) if resume else None
     if checkpoint is not None:
         _check_resumable(config, checkpoint, run)
@@ -315,9 +302,8 @@ def _policy(config: TrainConfig, learner: DiscreteLearner) -> dict[str, Any]:
 def validation_delay(config: TrainConfig, policy: dict[str, Any]) -> float:
     """Mean delay of ``policy`` acting greedily on the run's validation seeds."""
     controller = controller_from_record(policy, name=config.algo)
-    return evaluate(controller, config.env, validation_seeds(config.validation_episodes))["mean"][
-        "mean_delay"
-    ]
+    seeds = validation_seeds(config.validation_episodes)
+    return evaluate(controller, config.env, seeds)["mean"]["mean_delay"]
 
 
 def _patience_spent(config: TrainConfig, best: dict[str, Any] | None, episode: int) -> bool:
@@ -346,8 +332,7 @@ def _checkpoint(
 
 def final_evaluation(config: TrainConfig, learned: Any, run: RunDirectory) -> dict[str, Any]:
     """The learner and each baseline on the same evaluation seeds of the training network."""
-    seeds = evaluation_seeds(config.eval_episodes)
-    env_config = config.env
+    seeds, env_config = evaluation_seeds(config.eval_episodes), config.env
     results = {"learned": evaluate(learned, env_config, seeds)}
     for name in config.baselines:
         baseline = classical_controller(name, env_config.network, env_config.route_files, run.path)

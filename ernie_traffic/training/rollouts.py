@@ -33,22 +33,14 @@ from ernie_traffic.utils.processes import WorkerProcess
 @dataclass
 class Rollout:
     """An exploring episode played by a worker: its record (return, steps, traffic metrics) and its
-    transitions, each field stacked over the steps."""
+    transitions, stacked into one batch (:meth:`Transition.stack`)."""
 
     record: dict[str, Any]
-    steps: dict[str, torch.Tensor]
-
-    @classmethod
-    def of(cls, record: dict[str, Any], transitions: list[Transition]) -> Rollout:
-        stacked = {
-            f.name: torch.stack([torch.as_tensor(getattr(t, f.name)) for t in transitions])
-            for f in fields(Transition)
-        }
-        return cls(record, stacked)
+    steps: Transition
 
     def transitions(self) -> Iterator[Transition]:
         for step in range(self.record["steps"]):
-            values = {name: stacked[step] for name, stacked in self.steps.items()}
+            values = {f.name: getattr(self.steps, f.name)[step] for f in fields(Transition)}
             yield Transition(**{**values, "terminal": float(values["terminal"])})
 
 
@@ -72,7 +64,7 @@ def explore_episode(
         record = play_episode(env, spec, obs, explorer.act, reward_scale, transitions.append)
     finally:
         env.close()
-    return Rollout.of(record, transitions)
+    return Rollout(record, Transition.stack(transitions))
 
 
 def _run_job(payload: bytes) -> bytes:
@@ -148,7 +140,4 @@ class RolloutPool:
     ) -> None:
         idle = kind is None and not self._running and not self._queue
         for worker in self._workers:
-            if idle:
-                worker.stop()
-            else:
-                worker.end_now()
+            (worker.stop if idle else worker.end_now)()

@@ -71,3 +71,13 @@ def save_config(config: BaseModel, path: str | os.PathLike[str]) -> Path:
     """Write ``config`` atomically as YAML, the form ``load_config`` reads back."""
     data = config.model_dump(mode="json")
     return atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))
+
+
+def save_or_match_config(config: BaseModel, path: str | os.PathLike[str], what: str) -> None:
+    """Save ``config`` as the file of a new output directory, or check that the file already there
+    holds this same config (a resumed sweep or study); another one is refused."""
+    path = Path(path)
+    if not path.is_file():
+        save_config(config, path)
+    elif build_config(type(config), read_mapping(path), str(path)) != config:
+        raise UserInputError(f"{path.parent}: holds a different {what}; use a new --out directory")

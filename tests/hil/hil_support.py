@@ -64,7 +64,7 @@ class AgentInThread:
         ready = threading.Event()
 
         async def serve() -> None:
-            self.agent = SnmpAgent(self.controller, "127.0.0.1", self.port, settings, lambda _: None)
+            self.agent = SnmpAgent(self.controller, "127.0.0.1", self.port, settings, lambda: None)
             await asyncio.sleep(0.05)  # the UDP endpoint is created by the loop
             ready.set()
             await self._stop.wait()

@@ -6,13 +6,14 @@ from __future__ import annotations
 import ernie_traffic.lab.stress  # noqa: F401  (plugs the lab's cells into the stress test: a lab sweep below)
 from ernie_traffic.stress import Family, StressPlan, Sweep
 from ernie_traffic.stress.report import write_report
-from ernie_traffic.stress.sweep import RESULTS_FILE, prepare_directory
+from ernie_traffic.stress.sweep import RESULTS_FILE, SWEEP_FILE
+from ernie_traffic.utils.config_files import save_or_match_config
 from ernie_traffic.utils.io import append_jsonl
 
 
 def synthetic_report(tmp_path, sweep: Sweep, metric: str, values: dict[tuple[str, object], float]) -> str:
     """The Markdown report of ``sweep`` whose cells recorded ``values[(controller, level)]`` of ``metric``."""
-    prepare_directory(tmp_path, sweep)
+    save_or_match_config(sweep, tmp_path / SWEEP_FILE, "sweep")
     family = sweep.plan.families[0]
     for (controller, level), value in values.items():
         name = "baseline" if level is None else family.name

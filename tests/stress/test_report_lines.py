@@ -18,7 +18,8 @@ from scipy import stats
 from ernie_traffic.stress import Family, StressPlan, Sweep
 from ernie_traffic.stress.report import levels_plot, line_styles, percentiles_plot, write_report
 from ernie_traffic.stress.summary import summarize, welch_difference
-from ernie_traffic.stress.sweep import RESULTS_FILE, controller_groups, latest_records, prepare_directory
+from ernie_traffic.stress.sweep import RESULTS_FILE, SWEEP_FILE, controller_groups, latest_records
+from ernie_traffic.utils.config_files import save_or_match_config
 from ernie_traffic.utils.io import append_jsonl
 
 CHROMIUM = "/usr/bin/chromium"
@@ -26,7 +27,7 @@ CHROMIUM = "/usr/bin/chromium"
 
 def write_records(out, sweep: Sweep, delay) -> None:
     """One record per cell of ``sweep`` whose mean_delay is ``delay(controller, family, level, seed)``."""
-    prepare_directory(out, sweep)
+    save_or_match_config(sweep, out / SWEEP_FILE, "sweep")
     for controller in sweep.controllers:
         for family, level in [("baseline", None)] + [
             (f.name, x) for f in sweep.plan.families for x in f.levels

@@ -27,7 +27,8 @@ from ernie_traffic.stress import (
 from ernie_traffic.stress.cells import TrafficCell, env_config_for, run_cell
 from ernie_traffic.stress.report import write_report
 from ernie_traffic.stress.runner import ray_session, run_cells
-from ernie_traffic.stress.sweep import RESULTS_FILE, prepare_directory
+from ernie_traffic.stress.sweep import RESULTS_FILE, SWEEP_FILE
+from ernie_traffic.utils.config_files import save_or_match_config
 from ernie_traffic.utils.io import read_jsonl
 
 
@@ -202,7 +203,7 @@ def test_report_lists_a_crashed_cell_and_the_cells_not_yet_run(tmp_path):
     from test_stress_runner import attempt_cell
 
     sweep = tiny_sweep()
-    prepare_directory(tmp_path, sweep)
+    save_or_match_config(sweep, tmp_path / SWEEP_FILE, "sweep")
     first = expand_cells(sweep)[0]
     doomed = DoomedCell(**asdict(first), behaviour="crash_always", log=str(tmp_path / "attempts.log"))
     run_cells([doomed], tmp_path / RESULTS_FILE, attempt_cell, workers=1)

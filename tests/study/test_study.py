@@ -16,13 +16,14 @@ from ernie_traffic.stress.sweep import PROVENANCE_FILE, RESULTS_FILE
 from ernie_traffic.study import Budget, load_study, run_study
 from ernie_traffic.study.config import STUDIES_DIR
 from ernie_traffic.study.run import (
+    STUDY_FILE,
     TRAININGS_FILE,
-    prepare_study_directory,
     study_sweep,
     train_cell,
     training_cells,
     validate_study,
 )
+from ernie_traffic.utils.config_files import save_or_match_config
 from ernie_traffic.utils.io import read_jsonl
 
 RUNS = [("QCOMBO", 0), ("QCOMBO", 1), ("ERNIE", 0), ("ERNIE", 1)]
@@ -120,7 +121,7 @@ def test_another_study_in_the_same_directory_is_refused(studied):
     study = load_study("tiny")
     study.seeds = [0]
     with pytest.raises(UserInputError, match="holds a different study"):
-        prepare_study_directory(out, study)
+        save_or_match_config(study, out / STUDY_FILE, "study")
 
 
 def test_bad_study_file_is_one_error_line_naming_file_and_field(tmp_path):
