@@ -40,7 +40,12 @@ def train_command(
         float | None, typer.Option("--lambda", help="Regularizer weight λ (default: 0.5).")
     ] = None,
     epsilon: Annotated[
-        float | None, typer.Option("--epsilon", help="Perturbation radius ε (default: 0.05).")
+        float | None,
+        typer.Option(
+            "--epsilon",
+            help="Largest perturbation radius ε (default: 0.05); smaller where the network's detectors "
+            "report little (regularizer.epsilon_readings, docs/training.md).",
+        ),
     ] = None,
     episodes: Annotated[
         int | None, typer.Option("--episodes", help="Training episodes (default: 15).")

@@ -30,6 +30,7 @@ from ernie_traffic.errors import UserInputError, first_line
 from ernie_traffic.evaluation import evaluate, evaluation_seeds, validation_seeds
 from ernie_traffic.models.networks import MultiAgentSpec
 from ernie_traffic.runs import RunDirectory
+from ernie_traffic.training.calibration import with_network_radius
 from ernie_traffic.training.config import TrainConfig
 from ernie_traffic.training.episodes import EpisodeLosses, run_training_episode
 from ernie_traffic.training.rollouts import RolloutPool, explore_episode
@@ -104,6 +105,7 @@ def train(
         )
     run = RunDirectory(run_dir or config.out_dir / config.run_name())
     run.begin(resume)
+    config = with_network_radius(config)
     checkpoint = load_training_checkpoint(run) if resume else None
     if checkpoint is not None:
         _check_resumable(config, checkpoint, run)

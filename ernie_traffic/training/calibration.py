@@ -1,0 +1,50 @@
+"""ERNIE's radius fitted to a network's detectors (``regularizer.epsilon_readings``).
+
+One fixed radius does not suit every network: an intersection of grid4x4 (sparse demand) reports
+detector readings of ℓ2 norm about 0.10 under good control, one of grid2x2 about 0.31, and a ball of
+radius 0.05 is half of the former: the regularizer then flattens the Q-function exactly where the
+policy must tell light traffic apart, and ERNIE-QCOMBO does not learn there (docs/benchmarks.md). The
+radius is therefore also bounded by a fraction of the network's typical readings, measured here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ernie_traffic.controllers.classical import MaxPressureController
+from ernie_traffic.envs.traffic import TrafficEnvConfig, TrafficSignalEnv
+from ernie_traffic.evaluation import validation_seeds
+from ernie_traffic.training.config import TrainConfig
+
+
+def mean_reading_norm(env_config: TrafficEnvConfig) -> float:
+    """Mean ℓ2 norm of an intersection's detector readings (its observation's sensor features) over
+    one episode of max-pressure control on the first validation seed: what the detectors report when
+    the network is run well. The same for every training seed of a network; uses no random state
+    but SUMO's own."""
+    env = TrafficSignalEnv(env_config.model_copy(update={"control": "agents"}))
+    controller = MaxPressureController()
+    norms: list[float] = []
+    try:
+        observations, _ = env.reset(seed=validation_seeds(1)[0])
+        controller.reset(env)
+        while env.agents:
+            norms += [
+                float(np.linalg.norm(o[env.layouts[agent].detector_slice]))
+                for agent, o in observations.items()
+            ]
+            observations, *_ = env.step(controller.act(observations))
+    finally:
+        env.close()
+    return float(np.mean(norms))
+
+
+def with_network_radius(config: TrainConfig) -> TrainConfig:
+    """``config`` with ERNIE's radius resolved for its network: ``epsilon_readings`` applied and set
+    to None, so the run's config.yaml states the radius the run used and a resume reuses it."""
+    settings = config.regularizer
+    if config.reg not in ("ernie", "gaussian") or settings.epsilon_readings is None:
+        return config
+    epsilon = settings.observation_epsilon(mean_reading_norm(config.env))
+    regularizer = settings.model_copy(update={"epsilon": epsilon, "epsilon_readings": None})
+    return config.model_copy(update={"regularizer": regularizer})
