@@ -13,6 +13,7 @@ import numpy as np
 
 from ernie_traffic.controllers.classical import MaxPressureController
 from ernie_traffic.envs.traffic import TrafficEnvConfig, TrafficSignalEnv
+from ernie_traffic.errors import UserInputError
 from ernie_traffic.evaluation import validation_seeds
 from ernie_traffic.training.config import TrainConfig
 
@@ -45,6 +46,12 @@ def with_network_radius(config: TrainConfig) -> TrainConfig:
     settings = config.regularizer
     if config.reg not in ("ernie", "gaussian") or settings.epsilon_readings is None:
         return config
-    epsilon = settings.observation_epsilon(mean_reading_norm(config.env))
+    reading_norm = mean_reading_norm(config.env)
+    if reading_norm == 0:
+        raise UserInputError(
+            f"{config.env.network}: no vehicle reached a detector in an episode of max-pressure control, "
+            "so ERNIE's radius cannot be fitted to the readings; set regularizer.epsilon_readings: null"
+        )
+    epsilon = settings.observation_epsilon(reading_norm)
     regularizer = settings.model_copy(update={"epsilon": epsilon, "epsilon_readings": None})
     return config.model_copy(update={"regularizer": regularizer})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ernie_traffic.envs.traffic import TrafficEnvConfig
+from ernie_traffic.errors import UserInputError
 from ernie_traffic.runs import RunDirectory
 from ernie_traffic.training.calibration import mean_reading_norm, with_network_radius
 from ernie_traffic.training.config import TrainConfig
@@ -48,3 +49,13 @@ def test_a_run_states_the_radius_it_trained_with_and_a_resume_reuses_it(tmp_path
     saved = load_config(TrainConfig, run.config).regularizer
     assert saved.epsilon == pytest.approx(0.01 * mean_reading_norm(config.env)) and saved.epsilon < 0.05
     assert saved.epsilon_readings is None  # a resume from this file measures nothing again
+
+
+def test_a_network_whose_detectors_see_no_vehicle_is_one_clear_error(tmp_path):
+    routes = tmp_path / "empty.rou.xml"
+    routes.write_text("<routes/>\n")
+    config = TrainConfig.model_validate(
+        {"env": {"network": "grid2x2", "route_files": [str(routes)], "episode_seconds": 60}}
+    )
+    with pytest.raises(UserInputError, match="epsilon_readings: null"):
+        with_network_radius(config)
