@@ -105,10 +105,10 @@ def train(
         )
     run = RunDirectory(run_dir or config.out_dir / config.run_name())
     run.begin(resume)
-    config = with_network_radius(config)
     checkpoint = load_training_checkpoint(run) if resume else None
     if checkpoint is not None:
         _check_resumable(config, checkpoint, run)
+    config = with_network_radius(config)  # after the cheap checks: it simulates an episode
     save_config(config, run.config)
 
     start = checkpoint["episode"] if checkpoint else 0
