@@ -9,35 +9,37 @@ radius is therefore also bounded by a fraction of the network's typical readings
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from ernie_traffic.controllers.classical import MaxPressureController
-from ernie_traffic.envs.traffic import TrafficEnvConfig, TrafficSignalEnv
+from ernie_traffic.envs.traffic import TrafficEnvConfig
 from ernie_traffic.errors import UserInputError
-from ernie_traffic.evaluation import validation_seeds
+from ernie_traffic.evaluation import run_episode, validation_seeds
 from ernie_traffic.training.config import TrainConfig
 
 
+@dataclass
+class _ReadingRecorder(MaxPressureController):
+    """Max-pressure control that also records the ℓ2 norm of each intersection's detector readings
+    (its observation's sensor features) at every decision."""
+
+    norms: list[float] = field(default_factory=list)
+
+    def act(self, observations: dict[str, np.ndarray]) -> dict[str, int]:
+        layouts = self._env.layouts
+        self.norms += [float(np.linalg.norm(o[layouts[a].detector_slice])) for a, o in observations.items()]
+        return super().act(observations)
+
+
 def mean_reading_norm(env_config: TrafficEnvConfig) -> float:
-    """Mean ℓ2 norm of an intersection's detector readings (its observation's sensor features) over
-    one episode of max-pressure control on the first validation seed: what the detectors report when
-    the network is run well. The same for every training seed of a network; uses no random state
-    but SUMO's own."""
-    env = TrafficSignalEnv(env_config.model_copy(update={"control": "agents"}))
-    controller = MaxPressureController()
-    norms: list[float] = []
-    try:
-        observations, _ = env.reset(seed=validation_seeds(1)[0])
-        controller.reset(env)
-        while env.agents:
-            norms += [
-                float(np.linalg.norm(o[env.layouts[agent].detector_slice]))
-                for agent, o in observations.items()
-            ]
-            observations, *_ = env.step(controller.act(observations))
-    finally:
-        env.close()
-    return float(np.mean(norms))
+    """Mean ℓ2 norm of an intersection's detector readings over one episode of max-pressure control
+    on the first validation seed: what the detectors report when the network is run well. The same
+    for every training seed of a network; uses no random state but SUMO's own."""
+    recorder = _ReadingRecorder()
+    run_episode(recorder, env_config, validation_seeds(1)[0])
+    return float(np.mean(recorder.norms))
 
 
 def with_network_radius(config: TrainConfig) -> TrainConfig:
