@@ -19,6 +19,8 @@ from ernie_traffic.errors import UserInputError
 from ernie_traffic.utils.config_files import validation_message
 
 RegularizerName = Literal["none", "ernie", "ernie-a", "gaussian"]
+# the regularizers that perturb observations inside a ball of radius ``epsilon``
+OBSERVATION_BALL: tuple[RegularizerName, ...] = ("ernie", "gaussian")
 
 
 class RegularizerSettings(BaseModel):

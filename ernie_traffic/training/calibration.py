@@ -10,14 +10,17 @@ radius is therefore also bounded by a fraction of the network's typical readings
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from ernie_traffic.algorithms.regularization import OBSERVATION_BALL
 from ernie_traffic.controllers.classical import MaxPressureController
 from ernie_traffic.envs.traffic import TrafficEnvConfig
 from ernie_traffic.errors import UserInputError
 from ernie_traffic.evaluation import run_episode, validation_seeds
 from ernie_traffic.training.config import TrainConfig
+from ernie_traffic.utils.config_files import load_config
 
 
 @dataclass
@@ -42,18 +45,27 @@ def mean_reading_norm(env_config: TrafficEnvConfig) -> float:
     return float(np.mean(recorder.norms))
 
 
-def with_network_radius(config: TrainConfig) -> TrainConfig:
+def with_network_radius(config: TrainConfig, resumed: Path | None = None) -> TrainConfig:
     """``config`` with ERNIE's radius resolved for its network: ``epsilon_readings`` applied and set
-    to None, so the run's config.yaml states the radius the run used and a resume reuses it."""
+    to None, so the run's config.yaml states the radius the run used. ``resumed``: the config.yaml of
+    the run being resumed, whose radius is taken as it is (nothing measured again; a file written
+    before ``epsilon_readings`` existed trained with its ``epsilon``), so the run continues exactly."""
     settings = config.regularizer
-    if config.reg not in ("ernie", "gaussian") or settings.epsilon_readings is None:
+    if config.reg not in OBSERVATION_BALL or settings.epsilon_readings is None:
         return config
+    if resumed is not None:
+        trained = load_config(TrainConfig, resumed).regularizer
+        if trained.epsilon_readings is None or "epsilon_readings" not in trained.model_fields_set:
+            return _with_radius(config, trained.epsilon)
     reading_norm = mean_reading_norm(config.env)
     if reading_norm == 0:
         raise UserInputError(
             f"{config.env.network}: no vehicle reached a detector in an episode of max-pressure control, "
             "so ERNIE's radius cannot be fitted to the readings; set regularizer.epsilon_readings: null"
         )
-    epsilon = settings.observation_epsilon(reading_norm)
-    regularizer = settings.model_copy(update={"epsilon": epsilon, "epsilon_readings": None})
+    return _with_radius(config, settings.observation_epsilon(reading_norm))
+
+
+def _with_radius(config: TrainConfig, epsilon: float) -> TrainConfig:
+    regularizer = config.regularizer.model_copy(update={"epsilon": epsilon, "epsilon_readings": None})
     return config.model_copy(update={"regularizer": regularizer})

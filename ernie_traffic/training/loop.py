@@ -108,7 +108,8 @@ def train(
     checkpoint = load_training_checkpoint(run) if resume else None
     if checkpoint is not None:
         _check_resumable(config, checkpoint, run)
-    config = with_network_radius(config)  # after the cheap checks: it simulates an episode
+    # after the cheap checks: a new run simulates an episode for it
+    config = with_network_radius(config, run.config if resume else None)
     save_config(config, run.config)
 
     start = checkpoint["episode"] if checkpoint else 0
