@@ -327,7 +327,8 @@ def _failed_table(summary: Summary) -> Table:
 
 
 def _lines_table(summary: Summary) -> Table:
-    return ["line", "controllers"], [[group, ", ".join(m)] for group, m in summary.groups.items()]
+    rows = [[group, ", ".join(members)] for group, members in summary.groups.items()]
+    return ["line", "controllers"], rows
 
 
 # --- rendering ---------------------------------------------------------------------------------------

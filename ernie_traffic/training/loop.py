@@ -335,7 +335,8 @@ def _checkpoint(
 
 def final_evaluation(config: TrainConfig, learned: Any, run: RunDirectory) -> dict[str, Any]:
     """The learner and each baseline on the same evaluation seeds of the training network."""
-    seeds, env_config = evaluation_seeds(config.eval_episodes), config.env
+    seeds = evaluation_seeds(config.eval_episodes)
+    env_config = config.env
     results = {"learned": evaluate(learned, env_config, seeds)}
     for name in config.baselines:
         baseline = classical_controller(name, env_config.network, env_config.route_files, run.path)

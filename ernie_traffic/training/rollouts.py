@@ -140,4 +140,7 @@ class RolloutPool:
     ) -> None:
         idle = kind is None and not self._running and not self._queue
         for worker in self._workers:
-            (worker.stop if idle else worker.end_now)()
+            if idle:
+                worker.stop()
+            else:
+                worker.end_now()
