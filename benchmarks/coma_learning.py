@@ -3,10 +3,12 @@ side by side from the same seed, their greedy policies evaluated beside random a
 the same evaluation seeds.
 
     PYTHONPATH=$PWD:$PWD/deploy python benchmarks/coma_learning.py [--episodes 40] \
-        [--variants local,team,ernie,ernie-a] [--episode-seconds 600] [--eval-seeds 3]
+        [--variants local,team,ernie,ernie-a] [--episode-seconds 600] [--eval-seeds 3] \
+        [--actor-epochs N]
 
 Variants: ``local`` (the default config), ``team`` (``coma.critic_reward: team``, the paper's
 team-reward critic), ``ernie`` / ``ernie-a`` (the default config with that regularizer).
+``--actor-epochs 1`` gives COMA's single actor step per batch, the configuration before 2026-12-01.
 """
 
 from __future__ import annotations
@@ -38,12 +40,17 @@ def main() -> None:
     parser.add_argument("--episode-seconds", type=float, default=600)
     parser.add_argument("--variants", default="local,team,ernie,ernie-a")
     parser.add_argument("--eval-seeds", type=int, default=3)
+    parser.add_argument("--actor-epochs", type=int, default=None, help="coma.actor_epochs")
     args = parser.parse_args()
     torch.set_num_threads(1)
     seeds = evaluation_seeds(args.eval_seeds)
     rows = []
     with tempfile.TemporaryDirectory() as out:
         for name in args.variants.split(","):
+            variant = VARIANTS[name]
+            coma = variant.get("coma", {})
+            if args.actor_epochs is not None:
+                coma = {**coma, "actor_epochs": args.actor_epochs}
             config = TrainConfig.model_validate(
                 {
                     "env": {"network": "grid2x2", "episode_seconds": args.episode_seconds},
@@ -53,7 +60,8 @@ def main() -> None:
                     "checkpoint_every": args.episodes,
                     "out_dir": out,
                     "name": name,
-                    **VARIANTS[name],
+                    **variant,
+                    "coma": coma,
                 }
             )
             began = time.process_time()

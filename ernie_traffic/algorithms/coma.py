@@ -8,9 +8,12 @@ Read top to bottom: config, the loss pieces as small functions, then the learner
    the paper's COMA; on grid2x2 each agent's advantage drowns in the other agents' reward noise
    and it beats random only after more than 40 short episodes, see docs/training.md);
 2. critic Q(s, o_i, (a_-i, ·)): ``critic_epochs`` passes of minibatch regression (+ ERNIE-A on its Q(s, a));
-3. actors: one step on −log π_i(a_i|o_i) · A_i − β H(π_i) (+ ERNIE's KL on each policy), with
-   the counterfactual advantage A_i = Q(s, a) − Σ_a' π_i(a'|o_i) Q(s, (a_-i, a')), divided by
-   its standard deviation over the batch.
+3. actors: ``actor_epochs`` steps on −min(ρ_i A_i, clip(ρ_i, 1 ± clip_ratio) A_i) − β H(π_i)
+   (+ ERNIE's KL on each policy), with ρ_i = π_i(a_i|o_i) / π_i,old(a_i|o_i) and the counterfactual
+   advantage A_i = Q(s, a) − Σ_a' π_i,old(a'|o_i) Q(s, (a_-i, a')) divided by its standard
+   deviation over the batch. With one epoch ρ_i = 1 and this is COMA's policy gradient
+   −log π_i(a_i|o_i) · A_i; more epochs reuse each on-policy batch as PPO does (Schulman et al.
+   2017), with the clip keeping the policy near the one that collected it.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ class COMAConfig(BaseModel):
     critic_epochs: int = Field(10, ge=1, description="passes over each batch for the critic")
     minibatch_size: int = Field(32, ge=1, description="time steps per critic minibatch")
     entropy_coef: float = Field(0.01, ge=0, description="β, weight of the policy entropy bonus")
+    actor_epochs: int = Field(10, ge=1, description="actor steps per batch (clipped as PPO when > 1)")
+    clip_ratio: float = Field(0.2, gt=0, description="clip of the probability ratio, 1 ± this")
     target_tau: float = Field(0.25, gt=0, le=1, description="Polyak rate of the target critic per batch")
     grad_clip: float = Field(10.0, gt=0, description="max gradient norm")
 
@@ -83,13 +88,21 @@ def td_lambda_returns(
 
 
 def policy_loss(
-    logits: torch.Tensor, actions: torch.Tensor, advantages: torch.Tensor, entropy_coef: float
+    logits: torch.Tensor,
+    actions: torch.Tensor,
+    advantages: torch.Tensor,
+    old_log_probs: torch.Tensor,
+    entropy_coef: float,
+    clip_ratio: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Policy-gradient loss with entropy bonus; returns (loss, mean entropy)."""
+    """Clipped policy-gradient loss with entropy bonus; returns (loss, mean entropy). At the policy
+    that collected the batch (ρ = 1) its gradient is exactly −∇ log π(a|o) · A."""
     log_probs = F.log_softmax(logits, dim=-1)
-    taken = log_probs.gather(-1, actions[..., None]).squeeze(-1)
+    ratio = (log_probs.gather(-1, actions[..., None]).squeeze(-1) - old_log_probs).exp()
+    clipped = ratio.clamp(1 - clip_ratio, 1 + clip_ratio)
+    surrogate = torch.minimum(ratio * advantages, clipped * advantages)
     entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
-    return -(taken * advantages.detach()).mean() - entropy_coef * entropy, entropy
+    return -surrogate.mean() - entropy_coef * entropy, entropy
 
 
 class COMA:
@@ -192,14 +205,26 @@ class COMA:
         return self.critic.joint_value(state, obs.reshape(len(obs), self.spec.n_agents, -1), actions)
 
     def update_actors(self, batch: Transition) -> dict[str, float]:
-        spec = self.spec
-        logits = self.logits(batch.obs, batch.mask)
+        c = self.config
         with torch.no_grad():
+            logits = self.logits(batch.obs, batch.mask)
             q_all = self.critic(batch.state, batch.obs, batch.actions)
             advantages = counterfactual_advantage(q_all, logits.softmax(-1), batch.actions)
             # scale-free policy steps: the critic's values grow with the reward scale and horizon
             advantages = advantages / (advantages.std() + 1e-8)
-        loss, entropy = policy_loss(logits, batch.actions, advantages, self.config.entropy_coef)
+            old_log_probs = F.log_softmax(logits, -1).gather(-1, batch.actions[..., None]).squeeze(-1)
+        for _ in range(c.actor_epochs):
+            stats = self.actor_step(batch, advantages, old_log_probs)
+        return stats
+
+    def actor_step(
+        self, batch: Transition, advantages: torch.Tensor, old_log_probs: torch.Tensor
+    ) -> dict[str, float]:
+        spec, c = self.spec, self.config
+        logits = self.logits(batch.obs, batch.mask)
+        loss, entropy = policy_loss(
+            logits, batch.actions, advantages, old_log_probs, c.entropy_coef, c.clip_ratio
+        )
         stats = {"actor": float(loss.detach()), "entropy": float(entropy.detach())}
         if self.regularizers.observation is not None:
             sub = self.regularizers.sample_index(batch.obs.shape[0], self.generator)
@@ -212,7 +237,7 @@ class COMA:
             )
             stats["regularizer"] = float(reg.detach())
             loss = loss + reg
-        optimizer_step(self.actor_optimizer, loss, self.config.grad_clip)
+        optimizer_step(self.actor_optimizer, loss, c.grad_clip)
         return stats
 
     # everything a resumed run needs to continue exactly (with the learner's generator)

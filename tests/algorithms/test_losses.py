@@ -7,7 +7,12 @@ import itertools
 import pytest
 import torch
 
-from ernie_traffic.algorithms.coma import counterfactual_advantage, counterfactual_baseline, td_lambda_returns
+from ernie_traffic.algorithms.coma import (
+    counterfactual_advantage,
+    counterfactual_baseline,
+    policy_loss,
+    td_lambda_returns,
+)
 from ernie_traffic.algorithms.qcombo import consistency_loss
 from ernie_traffic.models.networks import CentralCritic, MultiAgentSpec
 
@@ -85,3 +90,23 @@ def test_a_sensors_only_perturbation_leaves_the_signal_state_alone():
     assert torch.equal(sensors[2:], sensors[:2])  # the second sample's rows
     assert not sensors[:, 5:].any()  # the agent id never moves
     assert MultiAgentSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_clipped_policy_loss_is_the_policy_gradient_at_the_collecting_policy_and_stops_past_the_clip():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(5, 3, 4, generator=g, requires_grad=True)
+    actions = torch.randint(4, (5, 3), generator=g)
+    advantages = torch.randn(5, 3, generator=g)
+    taken = torch.log_softmax(logits, -1).gather(-1, actions[..., None]).squeeze(-1)
+
+    loss, _ = policy_loss(logits, actions, advantages, taken.detach(), entropy_coef=0.0, clip_ratio=0.2)
+    (clipped_grad,) = torch.autograd.grad(loss, logits)
+    (plain_grad,) = torch.autograd.grad(-(taken * advantages).mean(), logits)
+    assert torch.allclose(clipped_grad, plain_grad, atol=1e-7)
+
+    # the collecting policy was much less likely to take these actions: ratio far above 1 + clip,
+    # so the actions with a positive advantage get no further push
+    loss, _ = policy_loss(logits, actions, advantages, taken.detach() - 1.0, entropy_coef=0.0, clip_ratio=0.2)
+    (grad,) = torch.autograd.grad(loss, logits)
+    assert grad[advantages > 0].abs().max() == 0
+    assert grad[advantages < 0].abs().max() > 0
