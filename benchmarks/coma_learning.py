@@ -1,6 +1,6 @@
 """Does COMA learn on grid2x2? Short COMA runs (variants of the critic and regularizer) trained
-side by side from the same seed, their greedy policies evaluated beside random and fixed-time on
-the same evaluation seeds.
+side by side from the same seed, their greedy policies evaluated beside random, max-pressure and
+fixed-time on the same evaluation seeds.
 
     PYTHONPATH=$PWD:$PWD/deploy python benchmarks/coma_learning.py [--episodes 40] \
         [--variants local,team,ernie,ernie-a] [--episode-seconds 600] [--eval-seeds 3] \
@@ -76,7 +76,7 @@ def main() -> None:
                     f"{cpu:.0f} CPU-s, entropy {last['loss/entropy']:.2f}",
                 )
             )
-        for baseline in ("random", "fixed-time"):
+        for baseline in ("random", "max-pressure", "fixed-time"):
             mean = evaluate(classical_controller(baseline, "grid2x2"), config.env, seeds)["mean"]
             rows.append((baseline, mean["mean_delay"], ""))
     random_delay = next(delay for name, delay, _ in rows if name == "random")
