@@ -71,15 +71,12 @@ class DiscreteLearner(Protocol):
 
     def act(self, obs: torch.Tensor, mask: torch.Tensor, explore: bool) -> torch.Tensor:
         """[N, max_obs], bool [N, max_actions] -> Long [N] actions."""
-        ...
 
     def observe(self, transition: Transition) -> dict[str, float]:
         """Record one step (and update, when due); returns the loss terms of any update."""
-        ...
 
     def end_episode(self) -> dict[str, float]:
         """Called after each training episode (on-policy learners update here)."""
-        ...
 
     def state_dict(self) -> dict[str, Any]: ...
 
@@ -95,7 +92,6 @@ class ContinuousLearner(Protocol):
 
     def update(self, batch: ContinuousTransition) -> dict[str, float]:
         """One gradient step on a replayed batch; returns the loss terms."""
-        ...
 
     def state_dict(self) -> dict[str, Any]: ...
 

@@ -40,7 +40,6 @@ class BundleController:
         self.name = f"{bundle.training.get('algo', 'bundle')} ({bundle.root.name})"
         self.outputs = str(bundle.training.get("outputs", "q_values"))
         self.agents = tuple(bundle.intersections)
-        self.fallbacks = 0
         self._env: Any = None
 
     @property
@@ -90,7 +89,6 @@ class BundleController:
             elapsed = self._env.decision_count * self._env.config.decision_interval
             for agent in problems:
                 greens[agent] = self.runtime.plans[agent].green_at(elapsed)
-            self.fallbacks += len(problems)
         return greens
 
     def scores(self, agent: str, observation: np.ndarray) -> np.ndarray:

@@ -80,11 +80,7 @@ def generate_grid(
         raise UserInputError(
             "\n".join(f"grid {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         ) from exc
-    return generate_grid_from_spec(spec, Path(out_dir), name)
-
-
-def generate_grid_from_spec(spec: GridSpec, out_dir: Path, name: str | None = None) -> Scenario:
-    """:func:`generate_grid` for an already validated specification."""
+    out_dir = Path(out_dir)
     name = name or out_dir.resolve().name
     net, routes, cfg = f"{name}.net.xml", f"{name}.rou.xml", f"{name}.sumocfg"
     commands = [_netgenerate_command(spec, net), _random_trips_command(spec, net, routes)]

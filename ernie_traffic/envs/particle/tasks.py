@@ -10,7 +10,6 @@ from pettingzoo import ParallelEnv
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ernie_traffic.envs.particle.noise import ObservationNoise
-from ernie_traffic.errors import UserInputError
 
 #: Task name -> mpe2 ``parallel_env`` factory. Only cooperative navigation takes a number of agents.
 PARTICLE_TASKS: dict[str, Callable[..., ParallelEnv]] = {
@@ -57,8 +56,6 @@ class ParticleEnvConfig(BaseModel):
 
 def make_particle_env(config: ParticleEnvConfig, noise_seed: int | None = None) -> ParallelEnv:
     """Build the task as a PettingZoo parallel env with continuous actions (noise-wrapped if asked)."""
-    if config.task not in PARTICLE_TASKS:
-        raise UserInputError(f"task {config.task!r}: unknown; choose one of {', '.join(PARTICLE_TASKS)}")
     kwargs: dict[str, Any] = {"continuous_actions": True, "max_cycles": config.max_cycles}
     if config.task == "simple_spread":
         kwargs["N"] = config.n_agents

@@ -28,7 +28,6 @@ class Intersection:
     """
 
     id: str
-    program_id: str
     phases: tuple[str, ...]
     phase_durations: tuple[float, ...]
     green_phases: tuple[int, ...]
@@ -81,7 +80,6 @@ def read_intersections(net_file: Path) -> dict[str, Intersection]:
         outgoing = tuple(dict.fromkeys(b for _, b in links if b))
         intersections[tls] = Intersection(
             id=tls,
-            program_id=logic.get("programID", "0"),
             phases=phases,
             phase_durations=durations,
             green_phases=greens,
