@@ -1,7 +1,7 @@
 """Traffic scenarios: a SUMO network plus its demand, found by name or path, generated, checked
 and varied for stress tests."""
 
-from ernie_traffic.scenarios.checks import check_routes, check_scenario
+from ernie_traffic.scenarios.checks import check_scenario
 from ernie_traffic.scenarios.grid import GridSpec, generate_grid
 from ernie_traffic.scenarios.network_info import NetworkInfo, SignalInfo, is_green_phase, read_network
 from ernie_traffic.scenarios.registry import Scenario, list_scenarios, resolve_scenario
@@ -18,7 +18,6 @@ __all__ = [
     "NetworkInfo",
     "Scenario",
     "SignalInfo",
-    "check_routes",
     "check_scenario",
     "demand_rate_variant",
     "generate_grid",

@@ -1,6 +1,2 @@
 """Training runs: config, the loop (:func:`ernie_traffic.training.loop.train`), seeds, progress.
 A run's folder is :class:`ernie_traffic.runs.RunDirectory`."""
-
-from ernie_traffic.training.config import TrainConfig
-
-__all__ = ["TrainConfig"]

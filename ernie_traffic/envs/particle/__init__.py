@@ -6,17 +6,6 @@ figures 3 and 4).
 """
 
 from ernie_traffic.envs.particle.noise import ObservationNoise
-from ernie_traffic.envs.particle.tasks import (
-    MEAN_FIELD_NEIGHBORS,
-    PARTICLE_TASKS,
-    ParticleEnvConfig,
-    make_particle_env,
-)
+from ernie_traffic.envs.particle.tasks import PARTICLE_TASKS, ParticleEnvConfig, make_particle_env
 
-__all__ = [
-    "MEAN_FIELD_NEIGHBORS",
-    "PARTICLE_TASKS",
-    "ObservationNoise",
-    "ParticleEnvConfig",
-    "make_particle_env",
-]
+__all__ = ["PARTICLE_TASKS", "ObservationNoise", "ParticleEnvConfig", "make_particle_env"]
