@@ -126,7 +126,6 @@ def controller_from_record(record: dict, name: str) -> LearnedController:
 
 
 def load_controller(run_dir: str | Path) -> LearnedController:
-    """The trained controller of a run directory."""
     run = RunDirectory(run_dir)
     if run.policy.is_file():
         source, record = run.policy, load_torch(run.policy)

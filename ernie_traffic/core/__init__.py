@@ -26,7 +26,6 @@ Regularizer = (
 
 
 def build_regularizer(cfg: RegularizerConfig) -> Regularizer:
-    """The regularizer object for ``cfg.kind``."""
     builders = {
         "observation": ObservationRegularizer,
         "action": JointActionRegularizer,

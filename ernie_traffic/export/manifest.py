@@ -147,7 +147,6 @@ def intersection_entry(
     timing: TimingConfig,
     model_input: ModelInput | None = None,
 ) -> dict[str, Any]:
-    """The manifest entry of one intersection."""
     entry: dict[str, Any] = {
         "model": model,
         "observation": {"layout": layout.to_dict(), "features": describe_features(layout)},

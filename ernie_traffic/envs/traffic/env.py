@@ -87,9 +87,8 @@ class TrafficSignalEnv(ParallelEnv):
         self.action_spaces = {a: spaces.Discrete(tls.n_actions) for a, tls in self.intersections.items()}
         self.max_observation_size = max(layout.size for layout in self.layouts.values())
         self.max_actions = max(tls.n_actions for tls in self.intersections.values())
-        self.action_mask = np.zeros((len(self.possible_agents), self.max_actions), dtype=bool)
-        for row, tls in enumerate(self.intersections.values()):
-            self.action_mask[row, : tls.n_actions] = True
+        n_actions = np.array([tls.n_actions for tls in self.intersections.values()])
+        self.action_mask = np.arange(self.max_actions) < n_actions[:, None]
         self.state_space = spaces.Box(
             0.0, 1.0, (len(self.possible_agents) * self.max_observation_size,), np.float32
         )
