@@ -68,9 +68,19 @@ def grid_command(
 ) -> None:
     """Generate an R×C grid of signalised intersections with netgenerate, and random
     fringe-to-fringe demand with randomTrips.py; the same options and seed give identical files."""
-    # The options named like GridSpec's fields are the grid's specification.
-    spec = {field: value for field, value in locals().items() if field in GridSpec.model_fields}
-    scenario = generate_grid(**spec, out_dir=out, name=name)
+    scenario = generate_grid(
+        rows=rows,
+        cols=cols,
+        lanes=lanes,
+        edge_length=edge_length,
+        speed_limit=speed_limit,
+        vehicles_per_hour_per_entry=vehicles_per_hour_per_entry,
+        duration=duration,
+        seed=seed,
+        out_dir=out,
+        left_turn_lanes=left_turn_lanes,
+        name=name,
+    )
     typer.echo(f"wrote {scenario.net_file}")
     for route_file in scenario.route_files:
         typer.echo(f"wrote {route_file}")
