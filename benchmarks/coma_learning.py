@@ -4,11 +4,12 @@ fixed-time on the same evaluation seeds.
 
     PYTHONPATH=$PWD:$PWD/deploy python benchmarks/coma_learning.py [--episodes 40] \
         [--variants local,team,ernie,ernie-a] [--episode-seconds 600] [--eval-seeds 3] \
-        [--actor-epochs N]
+        [--actor-epochs N] [--target-kl KL|none]
 
 Variants: ``local`` (the default config), ``team`` (``coma.critic_reward: team``, the paper's
 team-reward critic), ``ernie`` / ``ernie-a`` (the default config with that regularizer).
-``--actor-epochs 1`` gives COMA's single actor step per batch, the configuration before 2026-12-01.
+``--actor-epochs 1`` gives COMA's single actor step per batch, the configuration before 2026-12-01
+01:45 UTC; ``--target-kl none`` ten actor steps without the KL stop, the configuration until 05:30 UTC.
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ def main() -> None:
     parser.add_argument("--variants", default="local,team,ernie,ernie-a")
     parser.add_argument("--eval-seeds", type=int, default=3)
     parser.add_argument("--actor-epochs", type=int, default=None, help="coma.actor_epochs")
+    parser.add_argument(
+        "--target-kl",
+        type=lambda value: None if value == "none" else float(value),
+        default=argparse.SUPPRESS,
+        help="coma.target_kl ('none': every actor step of a batch is taken)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     seeds = evaluation_seeds(args.eval_seeds)
@@ -51,6 +58,8 @@ def main() -> None:
             coma = variant.get("coma", {})
             if args.actor_epochs is not None:
                 coma = {**coma, "actor_epochs": args.actor_epochs}
+            if "target_kl" in vars(args):
+                coma = {**coma, "target_kl": args.target_kl}
             config = TrainConfig.model_validate(
                 {
                     "env": {"network": "grid2x2", "episode_seconds": args.episode_seconds},

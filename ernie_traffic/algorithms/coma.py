@@ -13,7 +13,9 @@ Read top to bottom: config, the loss pieces as small functions, then the learner
    advantage A_i = Q(s, a) − Σ_a' π_i,old(a'|o_i) Q(s, (a_-i, a')) divided by its standard
    deviation over the batch. With one epoch ρ_i = 1 and this is COMA's policy gradient
    −log π_i(a_i|o_i) · A_i; more epochs reuse each on-policy batch as PPO does (Schulman et al.
-   2017), with the clip keeping the policy near the one that collected it.
+   2017), with the clip keeping the policy near the one that collected it; with ``target_kl`` a
+   batch's steps also end once KL(π_old ‖ π) over the batch exceeds it (PPO's early stop, as in
+   Stable-Baselines3): each step is clipped, but many clipped steps still add up.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from ernie_traffic.algorithms.base import (
     stateful_parts_dict,
 )
 from ernie_traffic.algorithms.regularization import RegularizerName, RegularizerSettings, build_regularizers
+from ernie_traffic.core.divergence import kl
 from ernie_traffic.models.networks import CentralCritic, MultiAgentSpec, SharedAgentNet
 
 # Logit of padded (non-existent) actions: a constant, so regularizers see no change there.
@@ -58,6 +61,9 @@ class COMAConfig(BaseModel):
     entropy_coef: float = Field(0.01, ge=0, description="β, weight of the policy entropy bonus")
     actor_epochs: int = Field(10, ge=1, description="actor steps per batch (clipped as PPO when > 1)")
     clip_ratio: float = Field(0.2, gt=0, description="clip of the probability ratio, 1 ± this")
+    target_kl: float | None = Field(
+        0.02, gt=0, description="end a batch's actor steps once KL(collecting ‖ current policy) exceeds this"
+    )
     target_tau: float = Field(0.25, gt=0, le=1, description="Polyak rate of the target critic per batch")
     grad_clip: float = Field(10.0, gt=0, description="max gradient norm")
 
@@ -213,15 +219,20 @@ class COMA:
             # scale-free policy steps: the critic's values grow with the reward scale and horizon
             advantages = advantages / (advantages.std() + 1e-8)
             old_log_probs = F.log_softmax(logits, -1).gather(-1, batch.actions[..., None]).squeeze(-1)
+        steps = 0
         for _ in range(c.actor_epochs):
-            stats = self.actor_step(batch, advantages, old_log_probs)
-        return stats
+            current = self.logits(batch.obs, batch.mask)
+            drift = float(kl(current.detach(), logits, batch_dims=current.dim() - 1).mean())
+            if c.target_kl is not None and drift > c.target_kl:
+                break
+            stats = self.actor_step(batch, current, advantages, old_log_probs)
+            steps += 1
+        return {**stats, "actor_steps": steps, "policy_drift": drift}
 
     def actor_step(
-        self, batch: Transition, advantages: torch.Tensor, old_log_probs: torch.Tensor
+        self, batch: Transition, logits: torch.Tensor, advantages: torch.Tensor, old_log_probs: torch.Tensor
     ) -> dict[str, float]:
         spec, c = self.spec, self.config
-        logits = self.logits(batch.obs, batch.mask)
         loss, entropy = policy_loss(
             logits, batch.actions, advantages, old_log_probs, c.entropy_coef, c.clip_ratio
         )

@@ -147,6 +147,18 @@ def test_coma_updates_actor_and_critic(reg):
     )
 
 
+@pytest.mark.parametrize(("target_kl", "steps"), [(None, 5), (1e-9, 1), (1e3, 5)])
+def test_coma_actor_steps_end_once_the_policy_drifts_past_target_kl(target_kl, steps):
+    config = COMA_CONFIG.model_copy(update={"actor_epochs": 5, "target_kl": target_kl})
+    learner = COMA(SPEC, config, seed=0)
+    stats = {}
+    for t in transitions(8):
+        stats = learner.observe(t) or stats
+    # the first step starts at the collecting policy (no drift); every later one has moved away
+    assert stats["actor_steps"] == steps
+    assert stats["policy_drift"] > 0
+
+
 def test_linf_stackelberg_is_a_one_line_user_error():
     with pytest.raises(UserInputError, match="regularizer"):
         QCOMBO(
