@@ -70,13 +70,15 @@ def adversarial_value(
     """
     if clean is None:
         clean = model(inputs)
-    score, gradient = divergence_score(model, inputs, ball, cfg.divergence, clean, cfg.p)
+    score, _ = divergence_score(model, inputs, ball, cfg.divergence, clean, cfg.p)
     if cfg.mode == "gaussian":
         return score(ball.gaussian(inputs)).mean()
     start = ball.random_start(inputs, cfg.init_scale)
     step_size = cfg.resolved_step_size()
     if cfg.mode == "stackelberg":
-        unrolled = ascend(score, ball, start, cfg.steps, step_size, create_graph=True, gradient=gradient)
+        # autograd's own double backward, not the written-out gradient: differentiating that again
+        # rounds differently, and a run's weights drift apart from the recorded Stackelberg runs'
+        unrolled = ascend(score, ball, start, cfg.steps, step_size, create_graph=True)
         return score(unrolled.u).mean()
     # The follower's ascent only needs ∇_u, so it runs against a detached clean output.
     follower, follower_gradient = divergence_score(model, inputs, ball, cfg.divergence, clean.detach(), cfg.p)

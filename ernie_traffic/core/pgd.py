@@ -11,7 +11,7 @@ from torch import Tensor
 from ernie_traffic.core.ball import Ball
 
 Score = Callable[[Tensor], Tensor]  # u -> one value per ball, to be maximised
-# u -> (score(u), ∇_u Σ score(u)) written out with differentiable operations, without autograd's engine
+# u -> (score(u), ∇_u Σ score(u)) written out, without autograd's engine
 ScoreGradient = Callable[[Tensor], tuple[Tensor, Tensor]]
 
 
@@ -49,7 +49,8 @@ def ascend(
     dir is the normalised gradient for ℓ2 and its sign for ℓ∞. With ``create_graph`` the steps stay in
     the autograd graph (exact Stackelberg); otherwise each step is detached. ``keep_best`` records the
     iterate with the highest ``tracked`` value per ball (default: the score itself). ``gradient``, when
-    given, computes the score and its gradient instead of autograd (the same values, fewer operations).
+    given, computes the score and its gradient instead of autograd in the detached steps (the same
+    values, fewer operations); the unrolled steps of ``create_graph`` always take autograd.
     """
 
     def autograd_gradient(u: Tensor) -> tuple[Tensor, Tensor]:
@@ -60,10 +61,10 @@ def ascend(
         return values, grad
 
     def written_out_gradient(u: Tensor) -> tuple[Tensor, Tensor]:
-        with torch.set_grad_enabled(create_graph):
+        with torch.no_grad():
             return gradient(u)
 
-    value_and_gradient = autograd_gradient if gradient is None else written_out_gradient
+    value_and_gradient = autograd_gradient if gradient is None or create_graph else written_out_gradient
     u = ball.project(start)
     result = Ascent(u=u)
     with torch.enable_grad():

@@ -97,7 +97,7 @@ def pad_observations(spec: MultiAgentSpec, observations: dict[str, Sequence[floa
     return out
 
 
-# grad of the outputs -> grad of the inputs, built of differentiable operations (see forward_with_input_vjp)
+# grad of the outputs -> grad of the inputs (see forward_with_input_vjp)
 InputVJP = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -119,10 +119,9 @@ class MLP(nn.Sequential):
         backward operation, ``threshold_backward``), i.e. the operations autograd's backward runs.
 
         The PGD attacks differentiate small networks on a few rows many times over, where autograd's
-        engine costs more than the products themselves (docs/benchmarks.md, "Cost of ERNIE"). The map is
-        made of differentiable operations, so under ``torch.enable_grad`` its result can be
-        differentiated again (the Stackelberg gradient) like ``autograd.grad(..., create_graph=True)``'s:
-        ReLU's derivative is piecewise constant, so its output enters detached.
+        engine costs more than the products themselves (docs/benchmarks.md, "Cost of ERNIE"). Only the
+        detached ascents use it: the exact Stackelberg gradient keeps autograd's double backward, which
+        rounds differently from differentiating this map, so recorded Stackelberg runs reproduce.
         """
         saved = []  # per layer: a Linear's weight, a ReLU's output
         outputs = inputs
