@@ -11,6 +11,7 @@ from torch.nn import functional as F
 from ernie_traffic.core.config import DivergenceName
 
 Divergence = Callable[[Tensor, Tensor, int], Tensor]
+DivergenceWithGradient = Callable[[Tensor, Tensor, int], tuple[Tensor, Tensor]]
 
 
 def sum_trailing(values: Tensor, batch_dims: int) -> Tensor:
@@ -45,6 +46,18 @@ def lp_power(p: float) -> Divergence:
         return sum_trailing((perturbed - clean).abs().pow(p), batch_dims)
 
     return divergence
+
+
+def squared_l2_with_gradient(perturbed: Tensor, clean: Tensor, batch_dims: int) -> tuple[Tensor, Tensor]:
+    """:func:`squared_l2` and its gradient in the perturbed output, 2(f(o+δ) − f(o))."""
+    difference = perturbed - clean
+    return sum_trailing(difference.square(), batch_dims), 2 * difference
+
+
+def divergence_with_gradient(name: DivergenceName) -> DivergenceWithGradient | None:
+    """Divergence ``name`` and its gradient in the perturbed output, where that is written out (the
+    PGD's fast path, :func:`ernie_traffic.core.adversarial.divergence_score`); None for the others."""
+    return squared_l2_with_gradient if name == "l2" else None
 
 
 def get_divergence(name: DivergenceName, p: float = 2.0) -> Divergence:

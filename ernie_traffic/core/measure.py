@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ernie_traffic.core.adversarial import Model
+from ernie_traffic.core.adversarial import Model, divergence_score
 from ernie_traffic.core.ball import TINY, Ball
 from ernie_traffic.core.config import DivergenceName, Norm
-from ernie_traffic.core.divergence import get_divergence, output_distance, squared_l2
+from ernie_traffic.core.divergence import output_distance
 from ernie_traffic.core.pgd import Score, ascend
 
 # (perturbed outputs, clean outputs, u, balls) -> one value per ball: what an ascent maximises or tracks
@@ -50,14 +50,11 @@ def empirical_lipschitz(
     """
     ball = Ball.around(obs, epsilon, norm, feature_scale, perturb_mask)
 
-    def damage(perturbed: Tensor, clean: Tensor, u: Tensor, balls: Ball) -> Tensor:
-        return squared_l2(perturbed, clean, balls.batch_dims)
-
     def ratio(perturbed: Tensor, clean: Tensor, u: Tensor, balls: Ball) -> Tensor:
         return output_distance(perturbed, clean, balls.batch_dims) / balls.size(u).clamp_min(TINY)
 
     _, per_sample = _best_of_restarts(
-        model, obs, ball, damage, steps, step_size, init_scale, restarts, tracked=ratio
+        model, obs, ball, "l2", steps, step_size, init_scale, restarts, tracked=ratio
     )
     return LipschitzEstimate(float(per_sample.mean()), float(per_sample.max()), per_sample)
 
@@ -84,12 +81,7 @@ def observation_attack(
     ``restarts`` ascents.
     """
     ball = Ball.around(obs, epsilon, norm, feature_scale, perturb_mask)
-    measure = get_divergence(divergence)
-
-    def damage(perturbed: Tensor, clean: Tensor, u: Tensor, balls: Ball) -> Tensor:
-        return measure(perturbed, clean, balls.batch_dims)
-
-    best_u, _ = _best_of_restarts(model, obs, ball, damage, steps, step_size, init_scale, restarts)
+    best_u, _ = _best_of_restarts(model, obs, ball, divergence, steps, step_size, init_scale, restarts)
     return (obs + ball.to_input(best_u)).detach()
 
 
@@ -97,14 +89,15 @@ def _best_of_restarts(
     model: Model,
     obs: Tensor,
     ball: Ball,
-    objective: Objective,
+    divergence: DivergenceName,
     steps: int,
     step_size: float | None,
     init_scale: float,
     restarts: int,
     tracked: Objective | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Best iterate per sample over ``restarts`` ascents of ``objective``; starts come in antithetic pairs
+    """Best iterate per sample over ``restarts`` ascents of the ``divergence`` of the model's outputs from
+    its clean ones (the best by ``tracked`` when given); starts come in antithetic pairs
     (u₀, −u₀), because an ascent usually keeps to the side of its start and the other side can be the
     maximum. The restarts run as one ascent over the samples stacked ``restarts`` times (every ball is
     independent, so this is the same ascent in one batch: one forward and backward pass per step instead
@@ -127,14 +120,16 @@ def _best_of_restarts(
     def bind(measure: Objective) -> Score:
         return lambda u: measure(model(stacked_obs + balls.to_input(u)), stacked_clean, u, balls)
 
+    score, gradient = divergence_score(model, stacked_obs, balls, divergence, stacked_clean)
     result = ascend(
-        bind(objective),
+        score,
         balls,
         torch.cat(starts),
         steps,
         step_size,
         keep_best=True,
         tracked=None if tracked is None else bind(tracked),
+        gradient=gradient,
     )
     per_restart = result.best_score.reshape(restarts, obs.shape[0])
     winner = per_restart.argmax(0)  # the first restart among equals, as a strict "better" keeps it

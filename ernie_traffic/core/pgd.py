@@ -11,6 +11,8 @@ from torch import Tensor
 from ernie_traffic.core.ball import Ball
 
 Score = Callable[[Tensor], Tensor]  # u -> one value per ball, to be maximised
+# u -> (score(u), ∇_u Σ score(u)) written out, without autograd's engine
+ScoreGradient = Callable[[Tensor], tuple[Tensor, Tensor]]
 
 
 @dataclass
@@ -40,23 +42,34 @@ def ascend(
     create_graph: bool = False,
     keep_best: bool = False,
     tracked: Score | None = None,
+    gradient: ScoreGradient | None = None,
 ) -> Ascent:
     """K steps of u ← Proj(u + α·dir(∇_u Σ score(u))) from ``start``.
 
     dir is the normalised gradient for ℓ2 and its sign for ℓ∞. With ``create_graph`` the steps stay in
     the autograd graph (exact Stackelberg); otherwise each step is detached. ``keep_best`` records the
-    iterate with the highest ``tracked`` value per ball (default: the score itself).
+    iterate with the highest ``tracked`` value per ball (default: the score itself). ``gradient``, when
+    given, computes the score and its gradient instead of autograd in the detached steps (the same
+    values, fewer operations); the unrolled steps of ``create_graph`` always take autograd.
     """
+
+    def autograd_gradient(u: Tensor) -> tuple[Tensor, Tensor]:
+        if not (create_graph and u.requires_grad):
+            u = u.detach().requires_grad_(True)
+        values = score(u)
+        (grad,) = torch.autograd.grad(values.sum(), u, create_graph=create_graph)
+        return values, grad
+
+    def written_out_gradient(u: Tensor) -> tuple[Tensor, Tensor]:
+        with torch.no_grad():
+            return gradient(u)
+
+    value_and_gradient = autograd_gradient if gradient is None or create_graph else written_out_gradient
     u = ball.project(start)
     result = Ascent(u=u)
     with torch.enable_grad():
         for _ in range(steps):
-            if not create_graph:
-                u = u.detach().requires_grad_(True)
-            elif not u.requires_grad:
-                u = u.requires_grad_(True)
-            values = score(u)
-            (grad,) = torch.autograd.grad(values.sum(), u, create_graph=create_graph)
+            values, grad = value_and_gradient(u)
             if keep_best:
                 _keep_best(
                     result, u.detach(), values.detach() if tracked is None else tracked(u.detach()), ball

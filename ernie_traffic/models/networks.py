@@ -9,7 +9,7 @@ own ε-ball while leaving the index untouched (``SharedAgentNet.perturb_mask``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -97,6 +97,10 @@ def pad_observations(spec: MultiAgentSpec, observations: dict[str, Sequence[floa
     return out
 
 
+# grad of the outputs -> grad of the inputs (see forward_with_input_vjp)
+InputVJP = Callable[[torch.Tensor], torch.Tensor]
+
+
 class MLP(nn.Sequential):
     """Linear layers with ReLU between them."""
 
@@ -108,6 +112,36 @@ class MLP(nn.Sequential):
         if out_dim is not None:
             layers.append(nn.Linear(in_dim, out_dim))
         super().__init__(*layers)
+
+    def forward_with_input_vjp(self, inputs: torch.Tensor) -> tuple[torch.Tensor, InputVJP]:
+        """The outputs and the map g ↦ gᵀ ∂outputs/∂inputs, by the chain rule written out: per layer
+        backwards, g·W for a linear layer and, for a ReLU, g where its output is positive (ReLU's own
+        backward operation, ``threshold_backward``), i.e. the operations autograd's backward runs.
+
+        The PGD attacks differentiate small networks on a few rows many times over, where autograd's
+        engine costs more than the products themselves (docs/benchmarks.md, "Cost of ERNIE"). Only the
+        detached ascents use it: the exact Stackelberg gradient keeps autograd's double backward, which
+        rounds differently from differentiating this map, so recorded Stackelberg runs reproduce.
+        """
+        saved = []  # per layer: a Linear's weight, a ReLU's output
+        outputs = inputs
+        for layer in self:  # the layers' functions called directly: a module call costs as much as a layer
+            if isinstance(layer, nn.Linear):
+                outputs = F.linear(outputs, layer.weight, layer.bias)
+                saved.append(layer.weight)
+            else:
+                outputs = torch.relu(outputs)
+                saved.append(outputs.detach())
+
+        def vjp(grad: torch.Tensor) -> torch.Tensor:
+            for layer, tensor in zip(reversed(self), reversed(saved), strict=True):
+                if isinstance(layer, nn.Linear):
+                    grad = grad @ tensor
+                else:
+                    grad = torch.ops.aten.threshold_backward(grad, tensor, 0)
+            return grad
+
+        return outputs, vjp
 
 
 class SharedAgentNet(nn.Module):
@@ -134,10 +168,34 @@ class SharedAgentNet(nn.Module):
         self.register_buffer("agent_head", torch.tensor([counts.index(n) for n in spec.n_actions]))
 
     def forward(self, rows: torch.Tensor) -> torch.Tensor:
-        features = self.trunk(rows)
+        return self._heads_on(rows, self.trunk(rows))
+
+    def forward_with_input_vjp(self, rows: torch.Tensor) -> tuple[torch.Tensor, InputVJP]:
+        """The outputs and g ↦ gᵀ ∂outputs/∂rows (see :meth:`MLP.forward_with_input_vjp`)."""
+        features, trunk_vjp = self.trunk.forward_with_input_vjp(rows)
+        outputs = self._heads_on(rows, features)
+        if len(self.heads) == 1:
+            weight = self.heads[0].weight
+            return outputs, lambda grad: trunk_vjp(grad @ weight)
+        head_of_row = self._head_of_row(rows)
+
+        def vjp(grad: torch.Tensor) -> torch.Tensor:
+            # each row's gradient goes back through its own head only, the padding's nowhere
+            through_heads = sum(
+                torch.where((head_of_row == index)[:, None], grad, 0.0)[:, : head.out_features] @ head.weight
+                for index, head in enumerate(self.heads)
+            )
+            return trunk_vjp(through_heads)
+
+        return outputs, vjp
+
+    def _head_of_row(self, rows: torch.Tensor) -> torch.Tensor:
+        return self.agent_head[rows[:, self.spec.max_obs :].argmax(dim=-1)]
+
+    def _heads_on(self, rows: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         if len(self.heads) == 1:  # every intersection has as many actions: no padding, no choice of head
             return self.heads[0](features)
-        head_of_row = self.agent_head[rows[:, self.spec.max_obs :].argmax(dim=-1)]
+        head_of_row = self._head_of_row(rows)
         out = rows.new_full((rows.shape[0], self.spec.max_actions), self.pad_value)
         for index, head in enumerate(self.heads):
             values = F.pad(

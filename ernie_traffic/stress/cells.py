@@ -103,6 +103,8 @@ class StressedLearnedController:
         self.agents = tuple(inner.spec.agents)
         self.modules = inner.policy_modules
         self.seen: dict[str, list[np.ndarray]] = {agent: [] for agent in self.modules}
+        # built once, not per decision: per row, the observation features the attack may move
+        self.attack_mask = inner.spec.perturb_mask(1) if attack_epsilon > 0 else None
 
     def reset(self, env: Any) -> None:
         self.inner.reset(env)
@@ -144,7 +146,7 @@ class StressedLearnedController:
             self.inner.net,
             rows,
             epsilon=self.attack_epsilon,
-            perturb_mask=spec.perturb_mask(1)[present],
+            perturb_mask=self.attack_mask[present],
             divergence=divergence,
         ).numpy()
         return {self.agents[i]: moved[row, : spec.obs_dims[i]] for row, i in enumerate(present)}
