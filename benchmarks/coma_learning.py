@@ -9,7 +9,7 @@ fixed-time on the same evaluation seeds.
 Variants: ``local`` (the default config), ``team`` (``coma.critic_reward: team``, the paper's
 team-reward critic), ``ernie`` / ``ernie-a`` (the default config with that regularizer).
 ``--actor-epochs 1`` gives COMA's single actor step per batch, the configuration before 2026-12-01
-01:45 UTC; ``--target-kl none`` ten actor steps without the KL stop, the configuration until 05:30 UTC.
+01:45 UTC; ``--target-kl 0.02`` adds the KL stop on the actor steps (not the default).
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ class COMAConfig(BaseModel):
     actor_epochs: int = Field(10, ge=1, description="actor steps per batch (clipped as PPO when > 1)")
     clip_ratio: float = Field(0.2, gt=0, description="clip of the probability ratio, 1 ± this")
     target_kl: float | None = Field(
-        0.02, gt=0, description="end a batch's actor steps once KL(collecting ‖ current policy) exceeds this"
+        None, gt=0, description="end a batch's actor steps once KL(collecting ‖ current policy) exceeds this"
     )
     target_tau: float = Field(0.25, gt=0, le=1, description="Polyak rate of the target critic per batch")
     grad_clip: float = Field(10.0, gt=0, description="max gradient norm")
