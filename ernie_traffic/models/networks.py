@@ -168,16 +168,16 @@ class SharedAgentNet(nn.Module):
         self.register_buffer("agent_head", torch.tensor([counts.index(n) for n in spec.n_actions]))
 
     def forward(self, rows: torch.Tensor) -> torch.Tensor:
-        return self._heads_on(rows, self.trunk(rows))
+        return self._heads_on(self.trunk(rows), self._head_of_row(rows))
 
     def forward_with_input_vjp(self, rows: torch.Tensor) -> tuple[torch.Tensor, InputVJP]:
         """The outputs and g ↦ gᵀ ∂outputs/∂rows (see :meth:`MLP.forward_with_input_vjp`)."""
         features, trunk_vjp = self.trunk.forward_with_input_vjp(rows)
-        outputs = self._heads_on(rows, features)
-        if len(self.heads) == 1:
+        head_of_row = self._head_of_row(rows)
+        outputs = self._heads_on(features, head_of_row)
+        if head_of_row is None:
             weight = self.heads[0].weight
             return outputs, lambda grad: trunk_vjp(grad @ weight)
-        head_of_row = self._head_of_row(rows)
 
         def vjp(grad: torch.Tensor) -> torch.Tensor:
             # each row's gradient goes back through its own head only, the padding's nowhere
@@ -189,14 +189,16 @@ class SharedAgentNet(nn.Module):
 
         return outputs, vjp
 
-    def _head_of_row(self, rows: torch.Tensor) -> torch.Tensor:
+    def _head_of_row(self, rows: torch.Tensor) -> torch.Tensor | None:
+        """Each row's output head, picked by its intersection one-hot; None when one head serves all."""
+        if len(self.heads) == 1:  # every intersection has as many actions: no padding, no choice of head
+            return None
         return self.agent_head[rows[:, self.spec.max_obs :].argmax(dim=-1)]
 
-    def _heads_on(self, rows: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        if len(self.heads) == 1:  # every intersection has as many actions: no padding, no choice of head
+    def _heads_on(self, features: torch.Tensor, head_of_row: torch.Tensor | None) -> torch.Tensor:
+        if head_of_row is None:
             return self.heads[0](features)
-        head_of_row = self._head_of_row(rows)
-        out = rows.new_full((rows.shape[0], self.spec.max_actions), self.pad_value)
+        out = features.new_full((features.shape[0], self.spec.max_actions), self.pad_value)
         for index, head in enumerate(self.heads):
             values = F.pad(
                 head(features), (0, self.spec.max_actions - head.out_features), value=self.pad_value
